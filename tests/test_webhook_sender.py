@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import re
 import socket
 import ssl
 import struct
@@ -142,7 +143,8 @@ class Receiver:
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.scheme = "https" if tls else "http"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                       daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
@@ -256,7 +258,8 @@ def test_hex_and_base64_are_the_same_mac() -> None:
 
 
 def test_standard_webhooks_signature_verifies_with_the_reference_library() -> None:
-    secret, msg_id, now = "my webhook secret", "6f1d1e7c-2bd5-4a8e-b3a4-6e0b0b0b0b0b", int(time.time())
+    secret, msg_id = "my webhook secret", "6f1d1e7c-2bd5-4a8e-b3a4-6e0b0b0b0b0b"
+    now = int(time.time())
     signature = standard_webhooks_signature(secret, msg_id, now, JSON_BODY)
     assert signature.startswith("v1,")
     assert signature == "v1," + sign_base64(secret, f"{msg_id}.{now}.".encode() + JSON_BODY)
@@ -449,7 +452,7 @@ def test_redirect_followed_when_allowed(receiver: Receiver, status: int, method:
     receiver.reply = redirecting("/final?x=1", status)
     attempt = send(receiver.url("/start"), policy=REDIRECTS)
     assert (attempt.status, attempt.success, attempt.response) == (200, True, "done")
-    first, second = receiver.requests
+    _first, second = receiver.requests
     assert (second.method, second.path) == (method, "/final?x=1")
     assert second.body == (JSON_BODY if method == "POST" else b"")
     assert second.header("X-CS-Event") == "TEST.WEBHOOK"
@@ -576,7 +579,10 @@ def test_response_cut_short(raw) -> None:
 
 
 def test_closed_without_response(raw) -> None:
-    attempt = send(raw(lambda conn, stop: read_request(conn) and None).url())
+    def hang_up(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn)
+
+    attempt = send(raw(hang_up).url())
     assert attempt.error == "Receiver closed the connection without a response"
 
 
@@ -641,7 +647,8 @@ def _name(cn: str) -> x509.Name:
 
 
 def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
-          issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, names: list[str]) -> x509.Certificate:
+          issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool,
+          names: list[str]) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -703,8 +710,9 @@ def test_self_signed_receiver(certs: Certs) -> None:
     server = tls_receiver(certs.self_signed)
     try:
         refused = send(server.url(), ssl_verify=True)
-        assert refused.error and refused.error.startswith("TLS error: ")
-        assert "self-signed" in refused.error.replace(" signed", "-signed")
+        # OpenSSL 1.1 spells it "self signed", 3.x "self-signed"
+        assert re.fullmatch("TLS error: certificate verify failed: self.signed certificate",
+                            refused.error or "")
         assert server.requests == []
         accepted = send(server.url(), ssl_verify=False)
         assert accepted.success and len(server.requests) == 1
@@ -731,8 +739,9 @@ def test_tls_verifies_the_url_host_while_dialing_the_checked_ip(certs: Certs) ->
         assert send(server.url(host="other.test"), ssl_verify=False, resolve=resolve).success
         # without the CA the chain is untrusted
         untrusted = send(server.url(host="hook.test"), ssl_verify=True, resolve=resolve)
-        assert untrusted.error and "certificate verify failed" in untrusted.error.lower() + (
-            " certificate verify failed" if "issuer" in untrusted.error else "")
+        assert untrusted.error == (
+            "TLS error: certificate verify failed: unable to get local issuer certificate"
+        )
         assert len(server.requests) == 3
     finally:
         server.close()

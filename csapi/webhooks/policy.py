@@ -101,7 +101,8 @@ class Destination:
     host: str  # as written in the URL (lower-cased by URL parsing, IPv6 without brackets)
     port: int
     path: str  # path and query, never empty
-    addresses: list[IPAddress] = field(default_factory=list)  # checked; connect to these only
+    # checked, IPv4-mapped ones as IPv4, in resolver order: connect to these only
+    addresses: list[IPAddress] = field(default_factory=list, hash=False)
 
     @property
     def ascii_host(self) -> str:

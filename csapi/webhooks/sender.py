@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urljoin
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import HTTPError
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from csapi.webhooks.policy import (
@@ -53,6 +54,9 @@ _CHUNK = 16 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
 _JSON_TYPE = "application/json; charset=UTF-8"
 _TEXT_TYPE = "text/plain; charset=UTF-8"
+# What a connection can raise: socket and TLS errors are OSError, a hostname mismatch and a bad
+# header value are ValueError, and urllib3/http.client wrap the rest.
+_NETWORK_ERRORS = (OSError, ValueError, http.client.HTTPException, HTTPError)
 
 
 def sign_hex(secret: str, body: bytes) -> str:
@@ -119,10 +123,9 @@ class Attempt:
 class _Failure(Exception):
     """Internal: ends an attempt with a short reason."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.status = status
 
 
 class _Watchdog:
@@ -134,10 +137,13 @@ class _Watchdog:
     socket is kept so TLS sockets (whose raw socket object gets detached) can be reached too.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self) -> None:
         self.fired = False
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
+        self._timer: threading.Timer | None = None
+
+    def start(self, seconds: float) -> None:
         self._timer = threading.Timer(max(seconds, 0.0), self._fire)
         self._timer.daemon = True
         self._timer.start()
@@ -164,7 +170,8 @@ class _Watchdog:
                 _shutdown(sock)
 
     def stop(self) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         with self._lock:
             for sock in self._socks:
                 sock.close()
@@ -225,9 +232,8 @@ def post(
     started = _utcnow()
     try:
         status, text, truncated = run.follow(url, body, headers, max_redirects)
-    except Exception as exc:
-        # _Failure is the expected way out; anything else is a bug or an exotic failure, and
-        # must still end as an Attempt.
+    except Exception as exc:  # noqa: BLE001 - whatever happens must end as an Attempt
+        # _Failure is the expected way out; anything else is a bug or an exotic failure.
         reason = exc.reason if isinstance(exc, _Failure) else f"{type(exc).__name__}: {exc}"
         return Attempt(run.status, False, f"Failed due to : {reason}", reason,
                        started, _utcnow(), address=run.address)
@@ -254,7 +260,7 @@ class _Run:
         self.policy = policy
         self.resolve = resolve
         self.ca_certs = ca_certs
-        self.watchdog = _Watchdog(timeout)
+        self.watchdog = _Watchdog()
         self.status: int | None = None  # last HTTP status received
         self.address: str | None = None  # last address connected to
 
@@ -262,17 +268,18 @@ class _Run:
         return max(min(self.timeout, self.deadline - time.monotonic()), 0.001)
 
     def timed_out(self, what: str) -> _Failure:
-        return _Failure(f"{what} timed out ({self.timeout:g} s)", self.status)
+        return _Failure(f"{what} timed out ({self.timeout:g} s)")
 
     def follow(
         self, url: str, body: bytes, headers: Mapping[str, str], max_redirects: int
     ) -> tuple[int, str, bool]:
         method, send_body, current = "POST", body, url
+        self.watchdog.start(self.deadline - time.monotonic())
         for _hop in range(max_redirects + 1):
             try:
                 dest = check_destination(current, self.policy, self.resolve)
             except DestinationError as exc:
-                raise _Failure(exc.message, self.status) from None
+                raise _Failure(exc.message) from None
             status, location, data = self.exchange(dest, method, send_body, headers)
             text = data[:RESPONSE_CAP].decode("utf-8", errors="replace")
             if not (self.policy.allow_redirects and status in _REDIRECTS and location):
@@ -281,7 +288,7 @@ class _Run:
             if status in (301, 302, 303) and method == "POST":
                 # Browsers turn these into a GET without a body; 307/308 must keep the POST.
                 method, send_body = "GET", b""
-        raise _Failure(f"Too many redirects (more than {max_redirects})", self.status)
+        raise _Failure(f"Too many redirects (more than {max_redirects})")
 
     def exchange(
         self, dest: Destination, method: str, body: bytes, headers: Mapping[str, str]
@@ -314,10 +321,10 @@ class _Run:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-        except Exception as exc:
+        except _NETWORK_ERRORS as exc:
             if self.watchdog.fired:  # whatever broke was broken by the deadline
                 raise self.timed_out("Read") from None
-            raise _Failure(_describe(exc, phase, self.timeout), self.status) from None
+            raise _Failure(_describe(exc, phase, self.timeout)) from None
         finally:
             if response is not None:
                 response.close()  # the response holds its own reference to the socket
@@ -337,14 +344,14 @@ class _Run:
             try:
                 conn.connect()
                 return conn
-            except Exception as exc:
+            except _NETWORK_ERRORS as exc:
                 conn.close()
                 if self.watchdog.fired:
                     raise self.timed_out("Connect") from None
                 reason = _describe(exc, "connect", self.timeout)
                 if reason.startswith("TLS error"):
-                    raise _Failure(reason, self.status) from None  # it answered: no fallback
-        raise _Failure(reason, self.status)
+                    raise _Failure(reason) from None  # it answered: no fallback
+        raise _Failure(reason)
 
 
 def _new_connection(
@@ -389,7 +396,7 @@ def _describe(exc: BaseException, phase: str, timeout: float) -> str:
     """A short, stable reason for the delivery history."""
     root = _root_cause(exc)
     if isinstance(root, ssl.SSLCertVerificationError):
-        return f"TLS error: {root.verify_message or root}"
+        return f"TLS error: certificate verify failed: {root.verify_message or root}"
     if isinstance(root, CertificateError):
         return f"TLS error: {root}"
     if isinstance(root, ssl.SSLError):

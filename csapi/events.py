@@ -13,7 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from csapi.db.models import Account, Event, Project, User
+from csapi import settings
+from csapi.db.models import Account, Event, Project, User, WebhookDispatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,10 @@ def record(
         context_entities={resource_type: resource_uuid} if resource_type and resource_uuid
         else None,
     )
+    # The webhook dispatcher's durable inbox, in the same transaction as the event itself:
+    # if the process dies right after commit, another server still fans the event out.
+    if settings.value(db, "publish.action.events"):
+        db.add(WebhookDispatchEvent(event_id=row.id, payload=payload, created=when))
     pending.append(PublishedEvent(
         event_id=row.id, event_uuid=row.uuid or "", event_type=event_type, state=state,
         account_id=account.id, account_uuid=account.uuid or "", domain_id=account.domain_id,

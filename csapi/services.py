@@ -1,11 +1,10 @@
-"""Background services of a management server: the mshost heartbeat and whatever registers
-itself here (the webhook dispatcher). Started by `csapi serve` after the API is listening."""
+"""Background services of a management server: the mshost heartbeat and the webhook
+dispatcher. Started by `csapi serve` after the API is listening."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +16,6 @@ from csapi.db.models import ManagementServer
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10
-
-# Factories called with the AppState; each returns an object with start() and stop().
-SERVICE_FACTORIES: list[Callable[[Any], Any]] = []
 
 
 class Heartbeat:
@@ -50,7 +46,9 @@ class Heartbeat:
 
 def start_services(state: Any) -> None:
     fail_interrupted_jobs(state)
-    services = [Heartbeat(state)] + [factory(state) for factory in SERVICE_FACTORIES]
+    from csapi.webhooks.dispatcher import Dispatcher
+
+    services = [Heartbeat(state), Dispatcher(state)]
     for service in services:
         service.start()
     state.services = services

@@ -326,3 +326,40 @@ class WebhookFilter(Base):
     value: Mapped[str] = mapped_column(String(256))
     created: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (Index("i_webhook_filter__webhook_id", "webhook_id"),)
+
+
+# --- csapi's own tables (beyond CloudStack): the durable webhook queue ----------------------
+
+
+class WebhookDispatchEvent(Base):
+    """An ActionEvent waiting to be fanned out to webhooks. Written in the transaction that
+    records the event, so no event is lost between commit and dispatch."""
+
+    __tablename__ = "webhook_dispatch_event"
+    id: Mapped[int] = pk()
+    event_id: Mapped[int] = ref("event.id", ondelete="CASCADE")
+    payload: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WebhookDispatchJob(Base):
+    """One (event, webhook) delivery still to be made. Claimed by a management server with a
+    lease; deleted in the transaction that writes its `webhook_delivery` row."""
+
+    __tablename__ = "webhook_dispatch_job"
+    id: Mapped[int] = pk()
+    event_id: Mapped[int] = ref("event.id", ondelete="CASCADE")
+    webhook_id: Mapped[int] = ref("webhook.id", ondelete="CASCADE")
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime] = mapped_column(DateTime)
+    claimed_by: Mapped[int | None] = ref(nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # The previous try's outcome, kept while waiting for the next one (retry backoff).
+    last_response: Mapped[str | None] = mapped_column(Text)
+    last_start: Mapped[datetime | None] = mapped_column(DateTime)
+    created: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        Index("i_webhook_dispatch_job__next_attempt", "next_attempt"),
+        Index("i_webhook_dispatch_job__webhook_id", "webhook_id"),
+    )

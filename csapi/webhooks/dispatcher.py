@@ -1,0 +1,167 @@
+"""The webhook dispatcher: one per management server (`csapi serve` process).
+
+Events arrive on the in-process bus after their transaction commits; the dispatcher fans each
+out into durable jobs (csapi.webhooks.queue), claims due jobs up to the free slots of its gevent
+pool, and runs them (csapi.webhooks.delivery). A sweeper picks up what the fast path missed
+(events of a server that died, jobs whose lease expired, retries that became due), and one
+server at a time trims the history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.pool
+
+from csapi import settings
+from csapi.db import transaction
+from csapi.events import PublishedEvent
+from csapi.webhooks import cleanup, delivery, queue
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+# Events younger than this are left to the fast path of the server that recorded them.
+SWEEP_GRACE = queue.timedelta(seconds=5)
+# At most this share of the pool works for one webhook, so one slow receiver can't starve
+# the others.
+PER_WEBHOOK_SHARE = 0.5
+
+
+class Dispatcher:
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        with transaction(state.sessions) as db:
+            self.size = max(1, settings.value(db, "webhook.dispatch.thread.pool.size"))
+        self.pool = gevent.pool.Pool(self.size)
+        self.per_webhook = max(1, int(self.size * PER_WEBHOOK_SHARE))
+        self.busy: Counter[int] = Counter()  # webhook id -> jobs in flight here
+        self.inflight: set[int] = set()
+        self.fresh_events: deque[int] = deque()
+        self.wake = gevent.event.Event()
+        self.running = False
+        self.greenlets: list[gevent.Greenlet] = []
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with transaction(self.state.sessions) as db:
+            # Jobs this server held when it last stopped are not running: hand them back.
+            released = queue.release_all(db, self.state.msid)
+        if released:
+            log.info("released %d webhook jobs held by this server before it restarted",
+                     released)
+        self.running = True
+        self.state.bus.subscribe(self.on_event)
+        self.greenlets = [gevent.spawn(self._loop), gevent.spawn(cleanup.run, self.state,
+                                                                 lambda: self.running)]
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming; let in-flight attempts finish within the delivery timeout; leave
+        everything else queued for the next start."""
+        self.running = False
+        self.state.bus.unsubscribe(self.on_event)
+        self.wake.set()
+        if timeout is None:
+            with transaction(self.state.sessions) as db:
+                timeout = float(settings.value(db, "webhook.delivery.timeout")) + 2
+        self.pool.join(timeout=timeout)
+        self.pool.kill(block=True, timeout=1)
+        gevent.killall(self.greenlets, block=True, timeout=2)
+        with transaction(self.state.sessions) as db:
+            queue.release_all(db, self.state.msid)
+
+    # --- event intake ------------------------------------------------------------------------
+
+    def on_event(self, event: PublishedEvent) -> None:
+        """Bus subscriber: runs in the request that committed the event; only queues."""
+        if event.category != "ActionEvent" or not event.account_id:
+            return
+        self.fresh_events.append(event.event_id)
+        self.wake.set()
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        last_sweep = 0.0
+        while self.running:
+            self.wake.wait(timeout=SWEEP_SECONDS)
+            self.wake.clear()
+            if not self.running:
+                break
+            try:
+                self._fan_out_fresh()
+                now = gevent.get_hub().loop.now()
+                if now - last_sweep >= SWEEP_SECONDS:
+                    last_sweep = now
+                    with transaction(self.state.sessions) as db:
+                        queue.fan_out_pending(db, older_than=SWEEP_GRACE)
+                self._claim_and_run()
+            except Exception:  # noqa: BLE001 - e.g. the database is away; retry next round
+                log.warning("webhook dispatch round failed; retrying", exc_info=True)
+                gevent.sleep(SWEEP_SECONDS)
+
+    def _fan_out_fresh(self) -> None:
+        while self.fresh_events:
+            event_id = self.fresh_events[0]
+            with transaction(self.state.sessions) as db:
+                queue.fan_out_event(db, event_id)
+            self.fresh_events.popleft()  # only once its jobs are committed
+
+    def _claim_and_run(self) -> None:
+        claimed_any = False
+        # First the jobs of webhooks below their share of the pool ...
+        for _ in range(3):
+            free = self.size - len(self.inflight)
+            if free <= 0:
+                break
+            saturated = {w for w, n in self.busy.items() if n >= self.per_webhook}
+            with transaction(self.state.sessions) as db:
+                jobs = queue.claim(db, self.state.msid, free, exclude_webhooks=saturated)
+            if not jobs:
+                break
+            claimed_any = True
+            surplus = []
+            for job in jobs:
+                if self.busy[job.webhook_id] >= self.per_webhook:
+                    surplus.append(job.id)
+                else:
+                    self._start(job)
+            if surplus:
+                with transaction(self.state.sessions) as db:
+                    queue.release(db, surplus, self.state.msid)
+        # ... then, so that no worker idles while work waits, anything due.
+        free = self.size - len(self.inflight)
+        if free > 0:
+            with transaction(self.state.sessions) as db:
+                jobs = queue.claim(db, self.state.msid, free)
+            for job in jobs:
+                self._start(job)
+            claimed_any = claimed_any or bool(jobs)
+        if claimed_any and self.size - len(self.inflight) > 0:
+            self.wake.set()  # more may be due
+
+    def _start(self, job: queue.ClaimedJob) -> None:
+        self.inflight.add(job.id)
+        self.busy[job.webhook_id] += 1
+        self.pool.spawn(self._run, job)
+
+    def _run(self, job: queue.ClaimedJob) -> None:
+        try:
+            delivery.run_job(self.state, job)
+        except Exception:  # noqa: BLE001 - the job stays queued; its lease will expire
+            log.exception("webhook job %s failed unexpectedly", job.id)
+        finally:
+            self.inflight.discard(job.id)
+            self.busy[job.webhook_id] -= 1
+            if self.busy[job.webhook_id] <= 0:
+                del self.busy[job.webhook_id]
+            self.wake.set()
+
+
+def factory(state: Any) -> Dispatcher:
+    return Dispatcher(state)

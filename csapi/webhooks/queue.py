@@ -1,0 +1,156 @@
+"""The durable delivery queue: fan-out of events into jobs, claiming with leases, completion.
+
+Every state change is a short transaction. A job is claimed by one management server at a time
+(`FOR UPDATE SKIP LOCKED` on MySQL/MariaDB; SQLite serializes writers, and the conditional
+UPDATE ... RETURNING makes the claim atomic there). A job is deleted in the same transaction
+that writes its `webhook_delivery` row, and only by the server that holds it, so no delivery is
+recorded twice while a lease is alive.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from csapi.db.models import (
+    Event,
+    WebhookDelivery,
+    WebhookDispatchEvent,
+    WebhookDispatchJob,
+)
+from csapi.webhooks.matching import matching_webhooks
+
+CLAIM_LEASE = timedelta(seconds=60)
+
+
+def utcnow() -> datetime:
+    return datetime.utcnow().replace(microsecond=0)
+
+
+def _fan_out_row(db: Session, row: WebhookDispatchEvent) -> int:
+    """Turn one pending event into jobs; 0 when another server took it first."""
+    taken = db.execute(delete(WebhookDispatchEvent).where(WebhookDispatchEvent.id == row.id))
+    if taken.rowcount != 1:
+        return 0
+    event = db.get(Event, row.event_id)
+    if event is None:
+        return 0
+    now = utcnow()
+    hooks = matching_webhooks(db, account_id=event.account_id, domain_id=event.domain_id,
+                              event_type=event.type)
+    for hook in hooks:
+        db.add(WebhookDispatchJob(event_id=event.id, webhook_id=hook.id, payload=row.payload,
+                                  attempts=0, next_attempt=now, created=now))
+    return len(hooks)
+
+
+def fan_out_event(db: Session, event_id: int) -> int:
+    """Fast path, right after the event's transaction committed on this server."""
+    row = db.scalar(select(WebhookDispatchEvent).where(WebhookDispatchEvent.event_id == event_id))
+    return _fan_out_row(db, row) if row is not None else 0
+
+
+def fan_out_pending(db: Session, *, older_than: timedelta, limit: int = 200) -> int:
+    """Sweep: events whose fast path never ran (a server died, or it was another server's)."""
+    cutoff = utcnow() - older_than
+    stmt = (select(WebhookDispatchEvent).where(WebhookDispatchEvent.created <= cutoff)
+            .order_by(WebhookDispatchEvent.id).limit(limit))
+    if db.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return sum(_fan_out_row(db, row) for row in db.scalars(stmt).all())
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    event_id: int
+    webhook_id: int
+    payload: str
+    attempts: int
+    last_response: str | None
+    last_start: datetime | None
+
+
+def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: set[int] = frozenset(),
+          ) -> list[ClaimedJob]:
+    """Claim up to `limit` due jobs for this server."""
+    if limit <= 0:
+        return []
+    now = utcnow()
+    due = (
+        WebhookDispatchJob.next_attempt <= now,
+        or_(WebhookDispatchJob.claimed_by.is_(None), WebhookDispatchJob.lease_until < now),
+    )
+    stmt = select(WebhookDispatchJob.id).where(*due)
+    if exclude_webhooks:
+        stmt = stmt.where(WebhookDispatchJob.webhook_id.not_in(exclude_webhooks))
+    stmt = stmt.order_by(WebhookDispatchJob.next_attempt, WebhookDispatchJob.id).limit(limit)
+    sqlite = db.get_bind().dialect.name == "sqlite"
+    if not sqlite:
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = list(db.scalars(stmt))
+    if not ids:
+        return []
+    upd = update(WebhookDispatchJob).where(WebhookDispatchJob.id.in_(ids)).values(
+        claimed_by=msid, lease_until=now + CLAIM_LEASE)
+    if sqlite:
+        ids = list(db.scalars(upd.where(*due).returning(WebhookDispatchJob.id)))
+    else:
+        db.execute(upd)
+    rows = db.scalars(select(WebhookDispatchJob).where(WebhookDispatchJob.id.in_(ids))
+                      .order_by(WebhookDispatchJob.id))
+    return [ClaimedJob(r.id, r.event_id, r.webhook_id, r.payload, r.attempts, r.last_response,
+                       r.last_start) for r in rows]
+
+
+def extend_lease(db: Session, job_id: int, msid: int, seconds: float) -> bool:
+    res = db.execute(update(WebhookDispatchJob).where(
+        WebhookDispatchJob.id == job_id, WebhookDispatchJob.claimed_by == msid,
+    ).values(lease_until=utcnow() + timedelta(seconds=seconds)))
+    return res.rowcount == 1
+
+
+def complete(db: Session, job: ClaimedJob, msid: int, *, headers: str, success: bool,
+             response: str, start: datetime, end: datetime) -> bool:
+    """Record the delivery and drop the job, if this server still holds it."""
+    res = db.execute(delete(WebhookDispatchJob).where(
+        WebhookDispatchJob.id == job.id, WebhookDispatchJob.claimed_by == msid))
+    if res.rowcount != 1:
+        return False
+    db.add(WebhookDelivery(
+        uuid=str(uuidlib.uuid4()), event_id=job.event_id, webhook_id=job.webhook_id,
+        mshost_msid=msid, headers=headers, payload=job.payload, success=success,
+        response=response, start_time=start, end_time=end))
+    return True
+
+
+def retry_later(db: Session, job: ClaimedJob, msid: int, *, attempts: int, delay: float,
+                response: str, start: datetime) -> None:
+    """Give the job back to the queue until its next try is due (no worker waits)."""
+    db.execute(update(WebhookDispatchJob).where(
+        WebhookDispatchJob.id == job.id, WebhookDispatchJob.claimed_by == msid,
+    ).values(attempts=attempts, next_attempt=utcnow() + timedelta(seconds=delay),
+             claimed_by=None, lease_until=None, last_response=response, last_start=start))
+
+
+def drop(db: Session, job_id: int, msid: int) -> None:
+    db.execute(delete(WebhookDispatchJob).where(
+        WebhookDispatchJob.id == job_id, WebhookDispatchJob.claimed_by == msid))
+
+
+def release(db: Session, job_ids: list[int], msid: int) -> None:
+    db.execute(update(WebhookDispatchJob).where(
+        WebhookDispatchJob.id.in_(job_ids), WebhookDispatchJob.claimed_by == msid,
+    ).values(claimed_by=None, lease_until=None))
+
+
+def release_all(db: Session, msid: int, keep: set[int] = frozenset()) -> int:
+    """Hand back every job this server holds (start-up after a crash, or shutdown)."""
+    stmt = update(WebhookDispatchJob).where(WebhookDispatchJob.claimed_by == msid)
+    if keep:
+        stmt = stmt.where(WebhookDispatchJob.id.not_in(keep))
+    return db.execute(stmt.values(claimed_by=None, lease_until=None)).rowcount

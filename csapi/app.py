@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from csapi import db as dblib
-from csapi.api.errors import ApiError
 from csapi.api.registry import load_commands
 from csapi.api.sessions import SessionStore
 from csapi.crypto import SecretBox, load_key
@@ -97,20 +96,21 @@ def create_app(state: AppState) -> Flask:
     load_commands()
     app = Flask("csapi")
     app.config["CSAPI_STATE"] = state
-    # Big enough for CloudStack's largest parameters (userdata), small enough to refuse abuse.
-    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    from csapi.api.servlet import (
+        MAX_REQUEST_SIZE,
+        bp,
+        error_response,
+        http_error,
+        query_wants_json,
+    )
 
-    from csapi.api.servlet import bp, error_response
-
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_SIZE
     app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        # Even transport-level errors get CloudStack's envelope, never an HTML page.
-        code = exc.code or 400
-        as_json = "response=json" in (request.query_string or b"").decode("latin-1").lower()
-        return error_response(
-            ApiError(code, exc.description or exc.name, None), "errorresponse", as_json
-        )
+    def transport_error(exc: HTTPException) -> Response:
+        # Even transport-level errors (unknown path, PUT, DELETE) get CloudStack's envelope,
+        # never an HTML page.
+        return error_response(http_error(exc), "errorresponse", query_wants_json())
 
     return app

@@ -18,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     import gevent
     from gevent.pywsgi import WSGIServer
 
+    from csapi.api.wsgi import ApiHandler
     from csapi.app import build_state, create_app
     from csapi.db import database_url
     from csapi.services import start_services, stop_services
@@ -26,14 +27,16 @@ def _serve(args: argparse.Namespace) -> int:
     state = build_state(url, msid=args.msid, host=args.host, port=args.port,
                         key_file=args.key_file)
     app = create_app(state)
-    servers = [WSGIServer((args.host, args.port), app, log=None, error_log=logging.getLogger(
-        "csapi.wsgi"))]
+    error_log = logging.getLogger("csapi.wsgi")
+    servers = [WSGIServer((args.host, args.port), app, log=None, error_log=error_log,
+                          handler_class=ApiHandler)]
     if args.integration_port:
         def integration(environ: dict, start_response: object) -> object:
             environ["csapi.integration"] = True
             return app(environ, start_response)  # type: ignore[arg-type]
 
-        servers.append(WSGIServer((args.host, args.integration_port), integration, log=None))
+        servers.append(WSGIServer((args.host, args.integration_port), integration, log=None,
+                                  error_log=error_log, handler_class=ApiHandler))
     for server in servers:
         server.start()
     start_services(state)

@@ -38,8 +38,10 @@ class PublishedEvent:
     category: str = "ActionEvent"
 
 
-# Gson's default HTML-safe escaping, which CloudStack's payload serializer keeps on.
-_GSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "=": "\\u003d", "'": "\\u0027"}
+# Gson's default HTML-safe escaping, which CloudStack's payload serializer keeps on, plus the
+# two line separators Gson always escapes (json.dumps leaves them raw).
+_GSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "=": "\\u003d", "'": "\\u0027",
+                 "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 def _gson(data: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ from csapi.app import AppState, build_state, create_app
 from csapi.db.models import Base
 from csapi.seed import seed
 from tests.client import ApiClient, make_keys
+from tests.server import DatabaseFactory, ServerFactory
 
 # One fixed key for every process a test starts, so they can read each other's secrets.
 os.environ.setdefault(
@@ -31,7 +32,7 @@ def _mysql_database() -> Iterator[str]:
     try:
         with server.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    except Exception as exc:  # the MySQL suite must fail, never skip, without MariaDB
+    except Exception as exc:  # noqa: BLE001 - the MySQL suite must fail, never skip
         pytest.fail(f"MariaDB at {MYSQL_SERVER} is unreachable: {exc}", pytrace=False)
     try:
         yield f"{MYSQL_SERVER}/{name}?charset=utf8mb4"
@@ -58,15 +59,10 @@ def migrated(database_url: str) -> str:
 
 
 def reset_database(state: AppState) -> None:
+    # Children before parents (the models declare every foreign key), so foreign keys stay on.
     with state.engine.begin() as conn:
-        if state.engine.dialect.name == "sqlite":
-            conn.execute(text("PRAGMA foreign_keys=OFF"))
-        else:
-            conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-        if state.engine.dialect.name != "sqlite":
-            conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
     with dblib.transaction(state.sessions) as session:
         seed(session)
 
@@ -92,3 +88,26 @@ def admin(app, state: AppState) -> ApiClient:  # type: ignore[no-untyped-def]
     """The seeded root admin, calling with freshly registered API keys."""
     api_key, secret = make_keys(state, user_id=2)
     return ApiClient(app.test_client(), api_key, secret)
+
+
+# --- real `csapi serve` processes (tests/server.py) --------------------------------------
+
+@pytest.fixture
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    """`fresh_database()` -> URL of a new, empty database (a SQLite file, or a new MariaDB
+    schema when CSAPI_TEST_BACKEND=mysql), dropped after the test."""
+    factory = DatabaseFactory(BACKEND, tmp_path_factory.mktemp("fresh-db"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def serve(tmp_path_factory: pytest.TempPathFactory,
+          fresh_database: DatabaseFactory) -> Iterator[ServerFactory]:
+    """`serve(database_url, integration_port=True, msid=..., env=..., args=[...])` starts
+    `csapi serve` on a free loopback port and returns a RunningServer (url, pid, stop(),
+    kill()). Servers still running after the test are stopped with SIGTERM and must exit 0.
+    (Depends on fresh_database so that databases outlive the servers using them.)"""
+    factory = ServerFactory(tmp_path_factory.mktemp("serve"))
+    yield factory
+    factory.stop_all()

@@ -6,7 +6,7 @@ AccountManagerImpl.checkAccess and buildACLSearchParameters).
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ from csapi.api.errors import (
 from csapi.api.registry import Command
 from csapi.db.models import Account, Domain, Project, ProjectAccount, Role, RolePermission
 
-
 # --- API access by role -------------------------------------------------------------------
 
 def role_allows(db: Session, role: Role, command: Command) -> bool | None:
@@ -38,9 +37,15 @@ def role_allows(db: Session, role: Role, command: Command) -> bool | None:
         .order_by(RolePermission.sort_order, RolePermission.id)
     )
     for rule in rules:
-        if fnmatch.fnmatchcase(command.name, rule.rule):
+        if rule_matches(rule.rule, command.name):
             return rule.permission.upper() == "ALLOW"
     return None
+
+
+def rule_matches(rule: str, api_name: str) -> bool:
+    """CloudStack's Rule.matches: case-insensitive, `*` stands for any run of characters."""
+    pattern = ".*".join(re.escape(part) for part in rule.lower().split("*"))
+    return re.fullmatch(pattern, api_name.lower()) is not None
 
 
 def is_api_allowed(db: Session, role: Role, command: Command) -> bool:
@@ -239,3 +244,52 @@ def visibility(
                           projects=projects)
     return Visibility(account_ids={ctx.account.id}, projects=projects)
 
+
+
+# --- Owner of a new resource ----------------------------------------------------------------
+
+def finalize_owner(
+    ctx: CallContext,
+    account: str | None = None,
+    domain: Domain | None = None,
+    project: Project | None = None,
+) -> Account:
+    """AccountManagerImpl.finalizeOwner: the account a created resource belongs to, from the
+    `account`+`domainid` or `projectid` parameters (else the caller). Texts name internal
+    ids, as CloudStack's do."""
+    is_admin = ctx.is_root_admin or ctx.is_domain_admin or ctx.account.type == 4
+    if ctx.account.id == 1 and (not account or domain is None) and project is None:
+        raise InvalidParameterValue("Account and domainId are needed for resource creation")
+    if account and domain is not None and project is not None:
+        raise InvalidParameterValue("ProjectId and account/domainId can't be specified together")
+    if project is not None:
+        if project.removed is not None:
+            raise InvalidParameterValue(f"Unable to find project by id={project.id}")
+        owner = ctx.db.get(Account, project.project_account_id)
+        assert owner is not None
+        if ctx.is_domain_admin:
+            check_domain_access(ctx, domain_of(ctx.db, project.domain_id))
+        elif not ctx.is_root_admin and project_membership(ctx.db, owner.id,
+                                                          ctx.account.id) is None:
+            raise PermissionDenied(f"Account {ctx.account.account_name} is unauthorised to use "
+                                   f"project id={project.id}")
+        return owner
+    if account and domain is not None:
+        if not is_admin:
+            if account != ctx.account.account_name or domain.id != ctx.account.domain_id:
+                raise PermissionDenied(f"Can't create/list resources for account {account} in "
+                                       f"domain {domain.id}, permission denied")
+            return ctx.account
+        if domain.removed is not None:
+            raise InvalidParameterValue(f"Unable to find the domain by id={domain.id}")
+        owner = ctx.db.scalar(select(Account).where(
+            Account.account_name == account, Account.domain_id == domain.id,
+            Account.removed.is_(None)))
+        if owner is None:
+            raise InvalidParameterValue(f"Unable to find account {account} in domain "
+                                        f"{domain.id}")
+        check_domain_access(ctx, domain)
+        return owner
+    if account or domain is not None:
+        raise InvalidParameterValue("AccountName and domainId must be specified together")
+    return ctx.account

@@ -22,15 +22,24 @@ from csapi import events
 from csapi.api import params as paramlib
 from csapi.api.context import CallContext
 from csapi.api.errors import USER_ERROR_MESSAGE, ApiError
-from csapi.api.registry import Command, Kind, ListResult, SuccessResult
+from csapi.api.registry import Command, Kind, ListResult, SuccessResult, format_date
 from csapi.db import transaction
 from csapi.db.models import Account, AsyncJob, Domain, Role, User
 
 log = logging.getLogger(__name__)
 
 
+# event_details keys an async command's submission phase may hand to its job.
+EVENT_TEXTS = ("started", "completed", "failed")
+
+
 def now() -> datetime:
     return datetime.utcnow().replace(microsecond=0)
+
+
+def _json_value(value: Any) -> Any:
+    """Job results keep API dates in CloudStack's format."""
+    return format_date(value) if isinstance(value, datetime) else str(value)
 
 
 def shape(command: Command, result: Any) -> dict[str, Any]:
@@ -100,11 +109,20 @@ def submit_job(ctx: CallContext, command: Command, p: paramlib.Params) -> tuple[
         instance_id = entity.id
         body["id"] = entity.uuid
         if command.event is not None:
+            # Handlers may append CloudStack's event details via event_details["created"].
             start_id = record_command_event(
                 ctx, command, "Created",
-                description="Successfully created entity for " + (
-                    command.event.create_description or command.event.description),
+                description=ctx.event_details.get("created") or (
+                    "Successfully created entity for "
+                    + (command.event.create_description or command.event.description)),
             )
+    elif command.create is not None:
+        # An async command may look at its target when submitted: it names the job's instance
+        # (jobinstanceid) and may refine the events via event_details (description/account
+        # of Scheduled; started/completed/failed texts of the job's events).
+        entity = command.create(ctx, p)
+        if entity is not None:
+            instance_id = entity.id
     if command.event is not None:
         sid = record_command_event(ctx, command, "Scheduled", start_id=start_id)
         start_id = start_id or sid
@@ -112,6 +130,9 @@ def submit_job(ctx: CallContext, command: Command, p: paramlib.Params) -> tuple[
     info["_start_id"] = str(start_id)
     if instance_id is not None:
         info["_instance_id"] = str(instance_id)
+    for key in EVENT_TEXTS:
+        if ctx.event_details.get(key):
+            info["_" + key] = ctx.event_details[key]
     if ctx.event_details.get("resource_uuid"):
         info["_resource_uuid"] = ctx.event_details["resource_uuid"]
         info["_resource_type"] = ctx.event_details.get("resource_type", "")
@@ -152,6 +173,7 @@ def run_job(state: Any, job_id: int) -> None:
         start_id = int(info.pop("_start_id", "0"))
         instance = info.pop("_instance_id", None)
         resource = (info.pop("_resource_type", None), info.pop("_resource_uuid", None))
+        texts = {key: info.pop("_" + key, None) for key in EVENT_TEXTS}
         ctx = _job_context(db, state, job)
         ctx.command = command
         if resource[1]:
@@ -159,7 +181,7 @@ def run_job(state: Any, job_id: int) -> None:
         if command.event is not None:
             desc = command.event.description
             record_command_event(ctx, command, "Started", start_id=start_id,
-                                 description=desc[:1].upper() + desc[1:])
+                                 description=texts["started"] or desc[:1].upper() + desc[1:])
         db.execute(update(AsyncJob).where(AsyncJob.id == job_id).values(
             job_executing_msid=state.msid, last_updated=now()))
         published.extend(ctx.pending_events)
@@ -180,12 +202,13 @@ def run_job(state: Any, job_id: int) -> None:
             result = command.handler(ctx, p)
             body = job_result(command, result)
             if command.event is not None:
-                desc = ctx.event_details.get("completed") or (
+                desc = ctx.event_details.get("completed") or texts["completed"] or (
                     "Successfully completed " + command.event.description)
                 record_command_event(ctx, command, "Completed", start_id=start_id,
                                      description=desc)
             db.execute(update(AsyncJob).where(AsyncJob.id == job_id).values(
-                job_status=1, job_result_code=0, job_result=json.dumps(body, default=str),
+                job_status=1, job_result_code=0,
+                job_result=json.dumps(body, default=_json_value),
                 completed=now(), last_updated=now()))
             ok_events = ctx.pending_events
         state.bus.publish(ok_events)
@@ -203,7 +226,8 @@ def run_job(state: Any, job_id: int) -> None:
             ctx.event_details.update(resource_type=resource[0], resource_uuid=resource[1])
         if command.event is not None:
             record_command_event(ctx, command, "Completed", level="ERROR", start_id=start_id,
-                                 description="Error while " + command.event.description)
+                                 description=texts["failed"]
+                                 or "Error while " + command.event.description)
         db.execute(update(AsyncJob).where(AsyncJob.id == job_id).values(
             job_status=2, job_result_code=code,
             job_result=json.dumps({"errorcode": code, "errortext": text}),

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_to_bytes
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from csapi.api.errors import (
     MALFORMED_PARAMETER_ERROR,
     ApiError,
+    InvalidParameterValue,
     ParamError,
     invalid_value,
     missing_parameter,
@@ -30,20 +31,26 @@ from csapi.api.registry import Command, Kind, Param
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_MAP_KEY = re.compile(r"^([^\[\].]+)\[(\d+)\]\.([^\[\]]+)$")
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
 INT_RANGES = {"integer": 2**31, "short": 2**15, "long": 2**63}
 
 
-def split_query(query: str) -> list[tuple[str, str]]:
-    """Decode a query string into (raw name, value) pairs; items without '=' are ignored."""
+def split_query(query: bytes | str) -> list[tuple[str, str]]:
+    """Decode a query string (or form body) into (raw name, value) pairs, as the servlet
+    does: `+` is a space, %XX escapes are UTF-8 bytes, items without '=' are ignored."""
+    data = query.encode("utf-8") if isinstance(query, str) else query
     pairs = []
-    for item in query.split("&"):
-        if "=" not in item:
+    for item in data.split(b"&"):
+        if b"=" not in item:
             continue
-        name, _, value = item.partition("=")
-        pairs.append((unquote_plus(name, errors="replace"),
-                      unquote_plus(value, errors="replace")))
+        name, _, value = item.partition(b"=")
+        pairs.append((_decode(name), _decode(value)))
     return pairs
+
+
+def _decode(part: bytes) -> str:
+    # Percent-decode to bytes first, then read them as UTF-8 (bad sequences become U+FFFD).
+    return unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8", "replace")
 
 
 def merge(form: list[tuple[str, str]], query: list[tuple[str, str]]) -> dict[str, str]:
@@ -88,36 +95,51 @@ class Params:
 
 
 def unpack(raw: dict[str, str], command_name: str) -> tuple[dict[str, str], dict[str, dict]]:
-    """Lower-case names and gather `name[i].field=value` entries into maps."""
+    """ParamUnpackWorker: lower-case names and gather `name[i].field=value` entries into
+    {name: {i: {field: value}}}; malformed keys are a 430 naming the key as sent."""
     flat: dict[str, str] = {}
     maps: dict[str, dict[int, dict[str, str]]] = {}
-    for name, value in raw.items():
-        if "[" in name or "]" in name:
-            m = _MAP_KEY.match(name)
-            if not m:
-                bad = name.split("[", 1)[0].lower() or name
-                raise ApiError(
-                    MALFORMED_PARAMETER_ERROR,
-                    f"Unable to decode parameter {bad}; if specifying an object array, please "
-                    "use parameter[index].field=XXX, e.g. userGroupList[0].group=httpGroup",
-                )
-            base, index, key = m.group(1).lower(), int(m.group(2)), m.group(3)
-            maps.setdefault(base, {}).setdefault(index, {})[key] = value
-        else:
-            flat[name.lower()] = value
+    for key, value in raw.items():
+        start = key.find("[")
+        if start != key.rfind("["):
+            raise _malformed(key)
+        if start <= 0:  # no '[' (or one at the very start): an ordinary parameter
+            flat[key.lower()] = value
+            continue
+        end = key.find("]")
+        if end < start or end != key.rfind("]") or key.find(".") < end:
+            raise _malformed(key)
+        index = _java_int(key[start + 1:end])
+        if index is None:
+            raise _malformed(key)
+        field_name = key[key.find(".") + 1:]
+        maps.setdefault(key[:start].lower(), {}).setdefault(index, {})[field_name] = value
     return flat, maps
 
 
-def check_control_chars(flat: dict[str, str], maps: dict[str, dict]) -> None:
-    for name, value in flat.items():
-        if _CONTROL.search(value):
+def _malformed(key: str) -> ApiError:
+    return ApiError(
+        MALFORMED_PARAMETER_ERROR,
+        f"Unable to decode parameter {key}; if specifying an object array, please use "
+        "parameter[index].field=XXX, e.g. userGroupList[0].group=httpGroup",
+    )
+
+
+def _java_int(text: str) -> int | None:
+    """Integer.parseInt: optional sign, ASCII digits, 32-bit range."""
+    if not _JAVA_INT.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -(2**31) <= number < 2**31 else None
+
+
+def check_control_chars(raw: dict[str, str]) -> None:
+    """ApiServer.checkCharacterInkParams: every value (except `activationrule`), reported
+    under the parameter name as it was sent."""
+    for name, value in raw.items():
+        if name != "activationrule" and _CONTROL.search(value):
             raise ParamError("Received value containing illegal ASCII non-printable characters "
                              f"for parameter {name}")
-    for name, entries in maps.items():
-        for entry in entries.values():
-            if any(_CONTROL.search(v) or _CONTROL.search(k) for k, v in entry.items()):
-                raise ParamError("Received value containing illegal ASCII non-printable "
-                                 f"characters for parameter {name}")
 
 
 def parse_date(command: str, value: str) -> datetime:
@@ -153,10 +175,9 @@ def convert(db: Session, command: Command, param: Param, value: Any) -> Any:
     if param.type in ("integer", "long", "short"):
         if value.strip() == "":
             return None
-        try:
-            number = int(value.strip())
-        except ValueError:
-            raise invalid_value(name, value, param.name) from None
+        if not _JAVA_INT.fullmatch(value):  # Long.valueOf: no spaces, '_' or non-ASCII digits
+            raise invalid_value(name, value, param.name)
+        number = int(value)
         limit = INT_RANGES[param.type]
         if not -limit <= number < limit:
             raise invalid_value(name, value, param.name)
@@ -212,12 +233,14 @@ def parse(
 
 def check_paging(values: dict[str, Any]) -> None:
     page, pagesize = values.get("page"), values.get("pagesize")
-    if pagesize == -1 and page is not None:
-        raise ParamError("Can't specify page parameter when pagesize is -1 (Unlimited)")
     if pagesize is not None and pagesize != -1 and page is None:
         raise ParamError('"page" parameter is required when "pagesize" is specified')
     if page is not None and pagesize is None:
         raise ParamError('"pagesize" parameter is required when "page" is specified')
+    if pagesize == -1 and page is not None:
+        # BaseListCmd.getPageSize: an InvalidParameterValueException (cserrorcode 4350).
+        raise InvalidParameterValue("Can't specify page parameter when pagesize is -1 "
+                                    "(Unlimited)")
 
 
 @dataclass(frozen=True)
@@ -228,10 +251,12 @@ class Page:
 
 def paging(params: Params, max_page_size: int) -> Page:
     page, pagesize = params["page"], params["pagesize"]
+    # BaseListCmd.getPageSize: InvalidParameterValueExceptions (cserrorcode 4350).
+    if pagesize is not None and max_page_size != -1 and pagesize > max_page_size:
+        raise InvalidParameterValue(
+            f"Page size can't exceed max allowed page size value: {max_page_size}")
     if pagesize == -1:
         return Page(0, None)
-    if pagesize is not None and max_page_size != -1 and pagesize > max_page_size:
-        raise ParamError(f"Page size can't exceed max allowed page size value: {max_page_size}")
     size = pagesize if pagesize is not None and pagesize > 0 else max_page_size
     if size == -1:
         return Page(0, None)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from csapi.db.models import Domain, Project
+
 # Role types (RoleType.java), used in `authorized` sets.
 ADMIN = "Admin"
 RESOURCE_ADMIN = "ResourceAdmin"
@@ -172,7 +174,7 @@ ACL_LIST_PARAMS = (
     Param("account", description="list resources by account. Must be used with the domainId "
           "parameter."),
     Param("domainid", "uuid", description="list only resources belonging to the domain "
-          "specified", related="listDomains"),
+          "specified", related="listDomains", entity=Domain),
     Param("isrecursive", "boolean", description="defaults to false, but if true, lists all "
           "resources from the parent specified by the domainId till leaves."),
     Param("listall", "boolean", description="If set to false, list only resources belonging "
@@ -180,7 +182,7 @@ ACL_LIST_PARAMS = (
           "authorized to see. Default value is false"),
 )
 PROJECT_PARAM = Param("projectid", "uuid", description="list objects by project; if projectid=-1 "
-                      "lists All VMs", related="listProjects")
+                      "lists All VMs", related="listProjects", entity=Project)
 
 REGISTRY: dict[str, Command] = {}
 

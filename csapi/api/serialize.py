@@ -13,6 +13,12 @@ from csapi.api.registry import format_date
 CLOUDSTACK_VERSION = "4.20.0.0"
 JSON_TYPE = "application/json; charset=UTF-8"
 XML_TYPE = "text/xml; charset=UTF-8"
+# HttpUtils.addSecurityHeaders, on every answer of the API servlet (one valid CSP here).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-XSS-Protection": "1;mode=block",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
 
 
 def _plain(value: Any) -> Any:

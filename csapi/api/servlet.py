@@ -8,19 +8,24 @@ CloudStack's envelope, never a traceback.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
+from csapi import settings
 from csapi.api import acl, executor, serialize
 from csapi.api import params as paramlib
 from csapi.api.auth import LOGIN_COMMANDS, handle_login, handle_logout
 from csapi.api.context import CallContext
 from csapi.api.errors import (
     CREDENTIALS_TEXT,
+    CS_UNAVAILABLE_COMMAND,
     INTERNAL_ERROR,
+    UNAUTHORIZED,
     UNSUPPORTED_ACTION_ERROR,
     USER_ERROR_MESSAGE,
     ApiError,
@@ -34,29 +39,47 @@ from csapi.db.models import Account, Domain, Role, User
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-XSS-Protection": "1;mode=block",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-}
+SECURITY_HEADERS = serialize.SECURITY_HEADERS
+SESSION_TEXT = "unable to verify user credentials"
+# Largest request body, and largest request line (csapi.api.wsgi): big enough for CloudStack's
+# largest parameters (userdata), small enough to refuse abuse.
+MAX_REQUEST_SIZE = 32 * 1024 * 1024
+# Set by csapi.api.wsgi when a request line was longer than even that.
+REQUEST_LINE_TOO_LONG = "csapi.request_line_too_long"
+# How far in the future a signatureVersion=3 `expires` may be when timestamps are enforced.
+EXPIRES_CEILING = timedelta(minutes=15)
 
 
 class Request:
     """The parsed HTTP request: merged raw parameters and the response format."""
 
     def __init__(self) -> None:
-        query = paramlib.split_query(request.query_string.decode("latin-1"))
+        self.query = paramlib.split_query(request.query_string)
+        self.raw = dict(self.query)
+        # Known before the body is read, so even a refused body gets the right format.
+        self.as_json = _wants_json(self.raw)
+        self.command_name: str | None = None
+
+    def read_form(self) -> None:
+        """Merge in a form body (query values win), as the servlet's parameter map does."""
         form: list[tuple[str, str]] = []
         if (request.mimetype or "") == "application/x-www-form-urlencoded":
-            form = paramlib.split_query(request.get_data(cache=False).decode("latin-1"))
-        # Percent-decoding above yields bytes as latin-1 code points; re-read them as UTF-8.
-        self.raw = {_utf8(k): _utf8(v) for k, v in paramlib.merge(form, query).items()}
-        self.as_json = (paramlib.get_ci(self.raw, "response") or "").lower() == "json"
+            form = paramlib.split_query(request.get_data(cache=False))
+        self.raw = paramlib.merge(form, self.query)
+        self.as_json = _wants_json(self.raw)
         self.command_name = self.raw.get("command")
 
 
-def _utf8(text: str) -> str:
-    return text.encode("latin-1", "replace").decode("utf-8", "replace")
+def _wants_json(raw: dict[str, str]) -> bool:
+    return (paramlib.get_ci(raw, "response") or "").lower() == "json"
+
+
+def query_wants_json() -> bool:
+    """For errors raised before the parameters could be read."""
+    try:
+        return _wants_json(dict(paramlib.split_query(request.query_string)))
+    except Exception:  # noqa: BLE001 - a broken query string still gets an answer
+        return False
 
 
 def respond(envelope: str, body: dict[str, Any], as_json: bool, status: int = 200,
@@ -68,6 +91,11 @@ def respond(envelope: str, body: dict[str, Any], as_json: bool, status: int = 20
     return resp
 
 
+def _header_text(text: str) -> str:
+    # Header values are one line of printable ASCII; error texts may echo user input.
+    return "".join(c if " " <= c < "\x7f" else "?" for c in text[:1024])
+
+
 def error_response(exc: ApiError, envelope: str, as_json: bool) -> Response:
     body: dict[str, Any] = {"uuidList": exc.uuids, "errorcode": exc.code}
     if exc.cs_code is not None:
@@ -75,27 +103,45 @@ def error_response(exc: ApiError, envelope: str, as_json: bool) -> Response:
     body["errortext"] = exc.text
     name = exc.envelope or envelope
     return respond(name, body, as_json, status=exc.code,
-                   extra_headers={"X-Description": exc.text[:1024].encode(
-                       "ascii", "replace").decode()})
+                   extra_headers={"X-Description": _header_text(exc.text)})
 
 
 def envelope_for(name: str | None) -> str:
     if name and (name in REGISTRY or name in LOGIN_COMMANDS):
-        return name.lower() + "response"
+        return REGISTRY[name].response_name if name in REGISTRY else name.lower() + "response"
     return "errorresponse"
+
+
+def http_error(exc: HTTPException) -> ApiError:
+    """A transport-level refusal (body too large, bad method...) as CloudStack's envelope."""
+    code = exc.code or 400
+    if code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return ApiError(413, f"Request Entity Too Large: the request body is longer than "
+                        f"{limit} bytes", None)
+    if code == 405:
+        return ApiError(405, f"HTTP method {request.method} is not supported by this URL", None)
+    return ApiError(code, exc.description or exc.name, None)
 
 
 @bp.route("/client/api", methods=["GET", "POST"], strict_slashes=False)
 def api() -> Response:
-    as_json = True
+    as_json = False
     envelope = "errorresponse"
     try:
         req = Request()
         as_json = req.as_json
+        req.read_form()
+        as_json = req.as_json
         envelope = envelope_for(req.command_name)
+        if request.environ.get(REQUEST_LINE_TOO_LONG):
+            raise ApiError(414, "Request-URI Too Long: the request line is longer than "
+                           f"{request.environ[REQUEST_LINE_TOO_LONG]} bytes", None)
         return dispatch(req, envelope)
     except ApiError as exc:
         return error_response(exc, envelope, as_json)
+    except HTTPException as exc:
+        return error_response(http_error(exc), envelope, as_json)
     except Exception:  # noqa: BLE001 - never a traceback on the wire
         log.exception("unhandled error in API request")
         return error_response(ApiError(INTERNAL_ERROR, USER_ERROR_MESSAGE, 9999),
@@ -106,7 +152,10 @@ def dispatch(req: Request, envelope: str) -> Response:
     state = current_app.config["CSAPI_STATE"]
     name = req.command_name
     if request.environ.get("csapi.integration"):
-        return run_command(state, req, envelope, user_id=1)
+        # ApiServer.handle: no session, no signature; everything runs as SYSTEM.
+        if not name:
+            raise ApiError(UNSUPPORTED_ACTION_ERROR, "Invalid request, no command sent")
+        return run_command(state, req, envelope, user_id=1, integration=True)
     if name == "login":
         return handle_login(state, req, respond)
     session_id = request.cookies.get("JSESSIONID")
@@ -118,15 +167,48 @@ def dispatch(req: Request, envelope: str) -> Response:
         param_key = paramlib.get_ci(req.raw, "sessionkey")
         if not (cookie_key and param_key and cookie_key == param_key == session.session_key):
             state.api_sessions.invalidate(session.session_id)
-            raise Unauthorized("unable to verify user credentials")
+            raise Unauthorized(SESSION_TEXT)
+        with transaction(state.sessions) as db:
+            user_ok = _enabled_user(db, session.user_id) is not None
+            if user_ok and name and name not in REGISTRY:
+                raise unknown_command(db, session.user_id, name)
+        if not user_ok:
+            # ApiServer.verifyUser: a deleted/disabled/locked user's session ends here.
+            state.api_sessions.invalidate(session.session_id)
+            raise Unauthorized(SESSION_TEXT)
         if not name:
             raise ApiError(400, "no command specified", None)
-        if name not in REGISTRY:
-            raise ApiError(UNSUPPORTED_ACTION_ERROR, f"Unknown API command: {name}", 9999,
-                           envelope="errorresponse")
-        return run_command(state, req, envelope, user_id=session.user_id, session=True)
+        return run_command(state, req, envelope, user_id=session.user_id)
     user_id = verify_signature(state, req)
     return run_command(state, req, envelope, user_id=user_id)
+
+
+def _enabled_user(db: Any, user_id: int) -> tuple[User, Account] | None:
+    user = db.get(User, user_id)
+    account = db.get(Account, user.account_id) if user is not None else None
+    if (user is None or account is None or user.removed is not None
+            or account.removed is not None or user.state != "enabled"
+            or account.state != "enabled"):
+        return None
+    return user, account
+
+
+def unknown_command(db: Any, user_id: int, name: str) -> ApiError:
+    """A session caller naming a command that does not exist: the role checker speaks first
+    (its rules match names, existing or not), then ApiServer's "Unknown API command"."""
+    user = db.get(User, user_id)
+    account = db.get(Account, user.account_id)
+    role = db.get(Role, account.role_id or 4)
+    decision = acl.role_allows(db, role, cast(Command, SimpleNamespace(name=name)))
+    if decision is False:
+        return ApiError(UNAUTHORIZED, f"The given command '{name}' either does not exist, is "
+                        "not available for user.", None)
+    if decision is None:
+        return ApiError(UNSUPPORTED_ACTION_ERROR, f"The API {name} does not exist or is not "
+                        "available for this account.", CS_UNAVAILABLE_COMMAND,
+                        envelope="errorresponse")
+    return ApiError(UNSUPPORTED_ACTION_ERROR, f"Unknown API command: {name}",
+                    envelope="errorresponse")
 
 
 def verify_signature(state: Any, req: Request) -> int:
@@ -138,13 +220,20 @@ def verify_signature(state: Any, req: Request) -> int:
     signature = paramlib.get_ci(req.raw, "signature")
     if not api_key or not signature:
         raise Unauthorized()
-    if paramlib.get_ci(req.raw, "signatureversion") == "3":
-        expires = parse_expires(paramlib.get_ci(req.raw, "expires") or "")
-        if expires is None or expires < datetime.now(timezone.utc):
-            raise Unauthorized()
+    version3 = paramlib.get_ci(req.raw, "signatureversion") == "3"
+    expires = parse_expires(paramlib.get_ci(req.raw, "expires") or "") if version3 else None
+    now = datetime.now(UTC)
+    if version3 and (expires is None or expires < now):
+        raise Unauthorized()
     with transaction(state.sessions) as db:
+        if settings.value(db, "enforce.post.requests.and.timestamps") and (
+                expires is None or expires > now + EXPIRES_CEILING):
+            raise Unauthorized()
         user = db.scalar(select(User).where(User.api_key == api_key, User.removed.is_(None)))
         if user is None or user.secret_key is None:
+            raise Unauthorized()
+        found = _enabled_user(db, user.id)
+        if found is None or not api_key_access_allowed(db, *found):
             raise Unauthorized()
         secret = state.secrets.decrypt(user.secret_key)
         if not signature_matches(secret, list(req.raw.items()), signature):
@@ -152,13 +241,20 @@ def verify_signature(state: Any, req: Request) -> int:
         return user.id
 
 
+def api_key_access_allowed(db: Any, user: User, account: Account) -> bool:
+    """ApiServer.verifyApiKeyAccessAllowed: the user's flag, else the account's, else the
+    `api.key.access` setting."""
+    for flag in (user.api_key_access, account.api_key_access):
+        if flag is not None:
+            return bool(flag)
+    return bool(settings.value(db, "api.key.access", account_id=account.id))
+
+
 def load_caller(db: Any, state: Any, user_id: int) -> CallContext:
-    user = db.get(User, user_id)
-    account = db.get(Account, user.account_id) if user else None
-    if (user is None or account is None or user.removed is not None
-            or account.removed is not None or user.state != "enabled"
-            or account.state != "enabled"):
+    found = _enabled_user(db, user_id)
+    if found is None:
         raise Unauthorized(CREDENTIALS_TEXT)
+    user, account = found
     domain = db.get(Domain, account.domain_id)
     role = db.get(Role, account.role_id or 4)
     return CallContext(db=db, state=state, user=user, account=account, domain=domain,
@@ -167,7 +263,7 @@ def load_caller(db: Any, state: Any, user_id: int) -> CallContext:
 
 
 def run_command(state: Any, req: Request, envelope: str, *, user_id: int,
-                session: bool = False) -> Response:
+                integration: bool = False) -> Response:
     name = req.command_name
     if not name:
         raise Unauthorized()
@@ -175,13 +271,14 @@ def run_command(state: Any, req: Request, envelope: str, *, user_id: int,
     if command is None:
         raise ApiError(UNSUPPORTED_ACTION_ERROR, f"Unknown API command: {name}", 9999,
                        envelope="errorresponse")
+    # ApiServer.handleRequest checks values as sent, before ParamUnpackWorker runs.
+    paramlib.check_control_chars(req.raw)
     flat, maps = paramlib.unpack(req.raw, name)
-    paramlib.check_control_chars(flat, maps)
     job_id = None
     with transaction(state.sessions) as db:
         ctx = load_caller(db, state, user_id)
         ctx.command = command
-        if user_id != 1 or not request.environ.get("csapi.integration"):
+        if not integration:
             acl.check_api_access(ctx, command)
         p = paramlib.parse(db, command, flat, maps, ctx.role_type)
         if command.is_async:

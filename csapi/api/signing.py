@@ -31,16 +31,35 @@ def canonical_string(params: list[tuple[str, str]]) -> str:
     return "&".join(f"{name}={java_url_encode(value)}" for name, value in pairs).lower()
 
 
+def client_strings(params: list[tuple[str, str]]) -> list[str]:
+    """The strings real clients sign where their encoders differ from Java's URLEncoder: cs,
+    cmk, cloudstack-go and Marvin leave `~` raw, libcloud also `[` and `]`. Accepting these
+    only widens the encoding of the same values; the order stays CloudStack's (raw names,
+    case-sensitive), so a request sorted any other way is still refused."""
+    ordered = sorted((n, v) for n, v in params if n.lower() != "signature")
+    return ["&".join(f"{n}={quote(v, safe=safe)}" for n, v in ordered).lower()
+            for safe in ("-_.*~", "-_.*~[]")]
+
+
 def compute_signature(secret: str, params: list[tuple[str, str]]) -> str:
-    digest = hmac.new(
-        secret.encode("utf-8"), canonical_string(params).encode("utf-8"), hashlib.sha1
-    ).digest()
+    return _sign(secret, canonical_string(params))
+
+
+def _sign(secret: str, text: str) -> str:
+    digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def signature_matches(secret: str, params: list[tuple[str, str]], signature: str) -> bool:
-    expected = compute_signature(secret, params)
-    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+    """Java's canonical string first; then the client variants, when a value holds one of the
+    characters the encoders disagree on (the request's content, not a secret, decides)."""
+    given = signature.encode("utf-8", "replace")
+    candidates = [canonical_string(params)]
+    if any(c in v for _, v in params for c in "~[]"):
+        candidates += [s for s in client_strings(params) if s not in candidates]
+    # Every candidate is compared, so timing does not tell which one matched.
+    results = [hmac.compare_digest(_sign(secret, text).encode(), given) for text in candidates]
+    return any(results)
 
 
 _EXPIRES = re.compile(

@@ -6,24 +6,48 @@ Used by the dispatcher's workers for queued jobs and, synchronously, by
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from csapi import settings
 from csapi.db import transaction
-from csapi.db.models import Account, Event, ManagementServer, Webhook, WebhookDelivery
+from csapi.db.models import (
+    Account,
+    Configuration,
+    DomainDetail,
+    Event,
+    ManagementServer,
+    Webhook,
+    WebhookDelivery,
+)
 from csapi.webhooks import queue, sender
+from csapi.webhooks.matching import ancestor_domain_ids
 from csapi.webhooks.policy import DestinationPolicy
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TEST_EVENT = "TEST.WEBHOOK"
 DEFAULT_TEST_BODY = '{ "CloudStack": "works!" }'
+
+
+_CONFIG_ROWS = (
+    "webhook.delivery.tries", "webhook.delivery.timeout", "webhook.signature.encoding",
+    "webhook.delivery.standard.headers", "webhook.delivery.retry.backoff",
+    "webhook.delivery.allow.http", "webhook.delivery.allow.redirects",
+    "webhook.delivery.blocklist", "webhook.delivery.block.local.addresses",
+    "enable.domain.settings.for.child.domain",
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +63,18 @@ class DeliveryConfig:
 
     @classmethod
     def for_domain(cls, db: Session, domain_id: int) -> DeliveryConfig:
+        # One query loads every global row these lookups fall back to; settings.value then
+        # finds them in the session instead of asking once per setting (the session only
+        # keeps rows someone holds, hence the variable).
+        _held = db.scalars(select(Configuration).where(Configuration.name.in_(_CONFIG_ROWS))).all()
+        # Most domains override none of these: then every value is the global one, and the
+        # per-setting domain lookups (with their walk up the tree) can be skipped.
+        scoped = db.scalar(select(DomainDetail.id).where(
+            DomainDetail.domain_id.in_(ancestor_domain_ids(db, domain_id)),
+            DomainDetail.name.in_(_CONFIG_ROWS)).limit(1)) is not None
+
         def v(name: str) -> Any:
-            return settings.value(db, name, domain_id=domain_id)
+            return settings.value(db, name, domain_id=domain_id if scoped else None)
 
         return cls(
             tries=max(1, v("webhook.delivery.tries")),
@@ -110,9 +144,34 @@ def backoff_delay(base: float, attempt: int) -> float:
     return base * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
+# How long a worker keeps retrying a database step (the database restarting, a lock held
+# elsewhere, connections killed) before it gives up and leaves the job to its lease.
+DB_RETRY_SECONDS = 60.0
+
+
+def _tx(state: Any, step: Callable[[Session], T]) -> T:
+    """Run `step` in its own transaction, retrying while the database is unreachable.
+
+    Each step is safe to repeat: the queue's updates and deletes are conditional on this server
+    holding the job, so a commit whose answer was lost changes nothing the second time.
+    """
+    deadline = time.monotonic() + DB_RETRY_SECONDS
+    pause = 0.1
+    while True:
+        try:
+            with transaction(state.sessions) as db:
+                return step(db)
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("webhook delivery: database unavailable; retrying", exc_info=True)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
 def _job_inputs(state: Any, job: queue.ClaimedJob
                 ) -> tuple[Target, DeliveryConfig, str, str, str] | None:
-    with transaction(state.sessions) as db:
+    def read(db: Session) -> tuple[Target, DeliveryConfig, str, str, str] | None:
         hook = db.get(Webhook, job.webhook_id)
         event = db.get(Event, job.event_id)
         if hook is None or hook.removed is not None or event is None:
@@ -121,17 +180,29 @@ def _job_inputs(state: Any, job: queue.ClaimedJob
         owner = db.get(Account, event.account_id)
         config = DeliveryConfig.for_domain(db, hook.domain_id)
         # Long enough for every try left at this timeout; renewed before each try.
-        queue.extend_lease(db, job.id, state.msid, config.timeout * 2 + 30)
+        queue.extend_lease(db, job.id, state.msid, _lease_seconds(config))
         target = Target(hook.payload_url or "", state.secrets.decrypt(hook.secret_key),
                         bool(hook.ssl_verification))
         return target, config, event.uuid or "", event.type, owner.uuid if owner else ""
 
+    return _tx(state, read)
 
-def run_job(state: Any, job: queue.ClaimedJob) -> None:
-    """Make the job's remaining tries; record the delivery or hand the job back for later."""
+
+def _lease_seconds(config: DeliveryConfig) -> float:
+    return config.timeout * 2 + 30
+
+
+def run_job(state: Any, job: queue.ClaimedJob,
+            keep_going: Callable[[], bool] = lambda: True) -> float | None:
+    """Make the job's remaining tries; record the delivery or hand the job back for later.
+
+    Returns the seconds until the job is due again when it was handed back (retry backoff,
+    or the server stopping between tries), else None. `keep_going` turning false (the server
+    stops) ends the job after the try in flight; the tries left stay queued.
+    """
     inputs = _job_inputs(state, job)
     if inputs is None:
-        return
+        return None
     target, config, event_uuid, event_type, account_uuid = inputs
     body = job.payload.encode("utf-8")
     attempt = job.attempts
@@ -141,17 +212,19 @@ def run_job(state: Any, job: queue.ClaimedJob) -> None:
                                account_uuid=account_uuid, config=config)
         if outcome.success or attempt >= config.tries:
             break
-        if config.backoff > 0:
-            with transaction(state.sessions) as db:
-                queue.retry_later(db, job, state.msid, attempts=attempt,
-                                  delay=backoff_delay(config.backoff, attempt),
-                                  response=outcome.response, start=outcome.start)
-            return
-        with transaction(state.sessions) as db:
-            queue.extend_lease(db, job.id, state.msid, config.timeout * 2 + 30)
-    with transaction(state.sessions) as db:
-        queue.complete(db, job, state.msid, headers=outcome.headers, success=outcome.success,
-                       response=outcome.response, start=outcome.start, end=outcome.end)
+        stopping = not keep_going()
+        if config.backoff > 0 or stopping:
+            delay = 0.0 if stopping else backoff_delay(config.backoff, attempt)
+            due = _tx(state, lambda db, n=attempt, d=delay, o=outcome: queue.retry_later(
+                db, job, state.msid, attempts=n, delay=d, response=o.response,
+                start=o.start))
+            return max((due - datetime.utcnow()).total_seconds(), 0.0)
+        _tx(state, lambda db: queue.extend_lease(db, job.id, state.msid,
+                                                 _lease_seconds(config)))
+    _tx(state, lambda db, o=outcome: queue.complete(
+        db, job, state.msid, headers=o.headers, success=o.success, response=o.response,
+        start=o.start, end=o.end))
+    return None
 
 
 # --- executeWebhookDelivery -------------------------------------------------------------

@@ -30,6 +30,9 @@ SWEEP_GRACE = queue.timedelta(seconds=5)
 # At most this share of the pool works for one webhook, so one slow receiver can't starve
 # the others.
 PER_WEBHOOK_SHARE = 0.5
+# Workers only ever used for webhooks below their share (see _claim_and_run); none in pools
+# too small to spare one.
+RESERVED_WORKERS = 1
 
 
 class Dispatcher:
@@ -39,11 +42,13 @@ class Dispatcher:
             self.size = max(1, settings.value(db, "webhook.dispatch.thread.pool.size"))
         self.pool = gevent.pool.Pool(self.size)
         self.per_webhook = max(1, int(self.size * PER_WEBHOOK_SHARE))
+        self.reserved = RESERVED_WORKERS if self.size > 2 else 0
         self.busy: Counter[int] = Counter()  # webhook id -> jobs in flight here
         self.inflight: set[int] = set()
         self.fresh_events: deque[int] = deque()
         self.wake = gevent.event.Event()
         self.running = False
+        self.orphans = False  # jobs may be held here that no worker runs
         self.greenlets: list[gevent.Greenlet] = []
 
     # --- life cycle ------------------------------------------------------------------------
@@ -66,12 +71,20 @@ class Dispatcher:
         self.running = False
         self.state.bus.unsubscribe(self.on_event)
         self.wake.set()
+        if self.greenlets:
+            # A round already under way (a claim waiting on the database) ends first, so
+            # nothing is claimed or started after this point.
+            self.greenlets[0].join(timeout=10)
         if timeout is None:
-            with transaction(self.state.sessions) as db:
-                timeout = float(settings.value(db, "webhook.delivery.timeout")) + 2
+            try:
+                with transaction(self.state.sessions) as db:
+                    timeout = float(settings.value(db, "webhook.delivery.timeout")) + 2
+            except Exception:  # noqa: BLE001 - the database may be away; use the default
+                timeout = 12.0
         self.pool.join(timeout=timeout)
         self.pool.kill(block=True, timeout=1)
         gevent.killall(self.greenlets, block=True, timeout=2)
+        # Whatever is still held here (attempts cut short) goes back to the queue.
         with transaction(self.state.sessions) as db:
             queue.release_all(db, self.state.msid)
 
@@ -94,6 +107,8 @@ class Dispatcher:
             if not self.running:
                 break
             try:
+                if self.orphans:
+                    self._release_orphans()
                 self._fan_out_fresh()
                 now = gevent.get_hub().loop.now()
                 if now - last_sweep >= SWEEP_SECONDS:
@@ -103,7 +118,17 @@ class Dispatcher:
                 self._claim_and_run()
             except Exception:  # noqa: BLE001 - e.g. the database is away; retry next round
                 log.warning("webhook dispatch round failed; retrying", exc_info=True)
+                # A claim may have committed although its answer was lost: hand back what
+                # no worker here runs, instead of leaving it to the lease.
+                self.orphans = True
                 gevent.sleep(SWEEP_SECONDS)
+
+    def _release_orphans(self) -> None:
+        with transaction(self.state.sessions) as db:
+            released = queue.release_all(db, self.state.msid, keep=set(self.inflight))
+        self.orphans = False
+        if released:
+            log.info("handed back %d webhook jobs no worker was running", released)
 
     def _fan_out_fresh(self) -> None:
         while self.fresh_events:
@@ -117,7 +142,7 @@ class Dispatcher:
         # First the jobs of webhooks below their share of the pool ...
         for _ in range(3):
             free = self.size - len(self.inflight)
-            if free <= 0:
+            if free <= 0 or not self.running:
                 break
             saturated = {w for w, n in self.busy.items() if n >= self.per_webhook}
             with transaction(self.state.sessions) as db:
@@ -134,9 +159,11 @@ class Dispatcher:
             if surplus:
                 with transaction(self.state.sessions) as db:
                     queue.release(db, surplus, self.state.msid)
-        # ... then, so that no worker idles while work waits, anything due.
-        free = self.size - len(self.inflight)
-        if free > 0:
+        # ... then, so that workers don't idle while work waits, anything due, but keeping
+        # one worker free: a webhook over its share may be stuck on timeouts, and the next
+        # event for another webhook must not wait behind it.
+        free = self.size - len(self.inflight) - self.reserved
+        if free > 0 and self.running:
             with transaction(self.state.sessions) as db:
                 jobs = queue.claim(db, self.state.msid, free)
             for job in jobs:
@@ -146,21 +173,30 @@ class Dispatcher:
             self.wake.set()  # more may be due
 
     def _start(self, job: queue.ClaimedJob) -> None:
+        if job.id in self.inflight:
+            return  # re-claimed after its lease ran out while a worker here still runs it
         self.inflight.add(job.id)
         self.busy[job.webhook_id] += 1
         self.pool.spawn(self._run, job)
 
     def _run(self, job: queue.ClaimedJob) -> None:
+        due_in = None
         try:
-            delivery.run_job(self.state, job)
-        except Exception:  # noqa: BLE001 - the job stays queued; its lease will expire
+            due_in = delivery.run_job(self.state, job, keep_going=lambda: self.running)
+        except Exception:  # noqa: BLE001 - hand it back (next round), else its lease expires
             log.exception("webhook job %s failed unexpectedly", job.id)
+            self.orphans = True
         finally:
             self.inflight.discard(job.id)
             self.busy[job.webhook_id] -= 1
             if self.busy[job.webhook_id] <= 0:
                 del self.busy[job.webhook_id]
             self.wake.set()
+        if due_in is not None and self.running:
+            # Its next try: look again the moment it is due rather than at the next sweep.
+            # (Refresh the loop's cached clock first, or the timer fires early.)
+            gevent.get_hub().loop.update_now()
+            gevent.spawn_later(due_in + 0.02, self.wake.set)
 
 
 def factory(state: Any) -> Dispatcher:

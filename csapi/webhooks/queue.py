@@ -128,13 +128,27 @@ def complete(db: Session, job: ClaimedJob, msid: int, *, headers: str, success: 
     return True
 
 
+def due_after(delay: float) -> datetime:
+    """The first whole second at least `delay` seconds from now.
+
+    Datetime columns keep whole seconds on MySQL/MariaDB (and claims compare against a
+    truncated now), so a due time with a fraction would come due up to a second early.
+    """
+    exact = datetime.utcnow() + timedelta(seconds=max(delay, 0.0))
+    whole = exact.replace(microsecond=0)
+    return whole if whole == exact else whole + timedelta(seconds=1)
+
+
 def retry_later(db: Session, job: ClaimedJob, msid: int, *, attempts: int, delay: float,
-                response: str, start: datetime) -> None:
-    """Give the job back to the queue until its next try is due (no worker waits)."""
+                response: str, start: datetime) -> datetime:
+    """Give the job back to the queue until its next try is due (no worker waits); returns
+    when it is due."""
+    due = due_after(delay)
     db.execute(update(WebhookDispatchJob).where(
         WebhookDispatchJob.id == job.id, WebhookDispatchJob.claimed_by == msid,
-    ).values(attempts=attempts, next_attempt=utcnow() + timedelta(seconds=delay),
-             claimed_by=None, lease_until=None, last_response=response, last_start=start))
+    ).values(attempts=attempts, next_attempt=due, claimed_by=None, lease_until=None,
+             last_response=response, last_start=start))
+    return due
 
 
 def drop(db: Session, job_id: int, msid: int) -> None:

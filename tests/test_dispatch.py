@@ -1,0 +1,458 @@
+"""The webhook dispatcher end to end: real `csapi serve` processes deliver real events over HTTP
+to real receivers on 127.0.0.1 (tests/receivers.py). Runs on SQLite and, with
+CSAPI_TEST_BACKEND=mysql, on MariaDB."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from csapi.app import AppState
+from csapi.db import transaction
+from csapi.db.models import Configuration, Event, Webhook, WebhookDelivery
+from csapi.webhooks import cleanup
+from tests.receivers import (
+    CLOSE,
+    HANG,
+    RESET,
+    Receiver,
+    closed_port_url,
+    fail_then_ok,
+    huge,
+    processed_text,
+    redirect,
+    reply,
+    sleep,
+)
+from tests.server import DatabaseFactory, ServerFactory
+from tests.webhook_env import (
+    Env,
+    HookRef,
+    client,
+    env_factory,
+    login,
+    make_event,
+    receiver_factory,
+)
+
+MSID = 4242
+JSON_TYPE = "application/json; charset=UTF-8"
+
+MakeEnv = Callable[..., Env]
+MakeReceiver = Callable[..., Receiver]
+
+
+@pytest.fixture
+def make_env(fresh_database: DatabaseFactory) -> Iterator[MakeEnv]:
+    yield from env_factory(fresh_database)
+
+
+@pytest.fixture
+def receivers() -> Iterator[MakeReceiver]:
+    yield from receiver_factory()
+
+
+def settle(env: Env, timeout: float = 15.0) -> None:
+    """Wait until nothing is left to fan out or deliver."""
+    deadline = time.monotonic() + timeout
+    while env.queued() != (0, 0):
+        assert time.monotonic() < deadline, f"still queued: {env.queued()}"
+        time.sleep(0.05)
+
+
+def only_row(env: Env, hook: HookRef) -> WebhookDelivery:
+    rows = env.deliveries(hook)
+    assert len(rows) == 1, [(r.event_id, r.response) for r in rows]
+    return rows[0]
+
+
+# --- delivery basics ---------------------------------------------------------------------------
+
+def test_every_matching_webhook_gets_the_stored_payload_with_cloudstack_headers(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    env = make_env()
+    alice = env.tenant("alice")
+    rx_local, rx_global = receivers(), receivers()
+    local = env.webhook(alice, rx_local.url)
+    glob = env.webhook(env.admin, rx_global.url, scope="Global")
+    server = serve(env.url, msid=MSID)
+    api = client(server, alice)
+    for _ in range(3):
+        make_event(api, alice)
+    login(server, "alice")
+    make_event(client(server, env.admin), env.admin)
+
+    rx_local.wait_for(4)
+    rx_global.wait_for(5)
+    env.wait_deliveries(9)
+    settle(env)
+    events = {e.id: e for e in env.events()}
+    owners = {alice.account_id: alice.account_uuid, env.admin.account_id: env.admin.account_uuid}
+    assert sorted(Counter(e.type for e in events.values()).items()) == [
+        ("REGISTER.USER.KEY", 4), ("USER.LOGIN", 1)]
+    # One history row per (event, webhook): alice's 4 events to both, the admin's to Global.
+    alice_events = {e.id for e in events.values() if e.account_id == alice.account_id}
+    expected = {(e, local.id) for e in alice_events} | {(e, glob.id) for e in events}
+    assert env.rows_per_pair() == dict.fromkeys(expected, 1)
+    assert rx_local.count == 4 and rx_global.count == 5  # no duplicate sends
+
+    by_uuid = {}
+    for rx, hook in ((rx_local, local), (rx_global, glob)):
+        requests_by_event = rx.by_event()
+        for row in env.deliveries(hook):
+            event = events[row.event_id]
+            [req] = requests_by_event[event.uuid]
+            by_uuid[(hook.id, event.uuid)] = req
+            assert req.method == "POST" and req.path == "/hook"
+            assert req.body == (row.payload or "").encode("utf-8")  # byte for byte
+            payload = json.loads(req.body)
+            assert payload["event"] == event.type and payload["status"] == "Completed"
+            assert payload["account"] == owners[event.account_id]
+            owner_uuid = owners[event.account_id]
+            sent = [
+                ("X-CS-Event-ID", event.uuid),
+                ("X-CS-Event", event.type),
+                ("User-Agent", f"CS-Hookshot/{owner_uuid}"),
+                ("Content-Length", str(len(req.body))),
+                ("Content-Type", JSON_TYPE),
+            ]
+            ours = [(k, v) for k, v in req.headers if k not in ("Host", "Accept-Encoding")]
+            assert ours == sent
+            # The history keeps the headers exactly as sent, in order.
+            assert row.headers == "\n".join(f"{k}: {v}" for k, v in sent)
+            assert row.success is True
+            assert row.response == processed_text(event.uuid)
+            assert row.mshost_msid == MSID
+            assert row.start_time is not None and row.end_time is not None
+            assert row.start_time <= row.end_time
+            assert abs(row.start_time - datetime.utcnow()) < timedelta(seconds=60)
+    assert len(by_uuid) == 9
+
+
+def test_scope_sub_domains_and_filters_select_the_webhooks(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    env = make_env()
+    d1 = env.domain("D1")
+    sub = env.domain("Sub", parent=d1.id)
+    d2 = env.domain("D2")
+    a1 = env.tenant("a1", d1.id)
+    b1 = env.tenant("b1", d1.id)
+    s1 = env.tenant("s1", sub.id)
+    a2 = env.tenant("a2", d2.id)
+    d1admin = env.tenant("d1admin", d1.id, account_type=2)
+    subadmin = env.tenant("subadmin", sub.id, account_type=2)
+    admin = env.admin
+    rx = receivers()
+
+    def hook(name: str, owner, **kw) -> HookRef:  # type: ignore[no-untyped-def]
+        return env.webhook(owner, f"{rx.url}/{name}", name=name, **kw)
+
+    hooks = {
+        "local_a1": hook("local_a1", a1),
+        "domain_d1": hook("domain_d1", d1admin, scope="Domain"),
+        "domain_sub": hook("domain_sub", subadmin, scope="Domain"),
+        "domain_root": hook("domain_root", admin, scope="Domain", domain_id=1),
+        "domain_d1_by_root": hook("domain_d1_by_root", admin, scope="Domain", domain_id=d1.id),
+        "global": hook("global", admin, scope="Global"),
+        "local_admin": hook("local_admin", admin),
+        "disabled": hook("disabled", a1, state="Disabled"),
+        "removed": hook("removed", a1, removed=True),
+        "global_disabled": hook("global_disabled", admin, scope="Global", state="Disabled"),
+        "only_login": hook("only_login", admin, scope="Global",
+                           filters=[("Include", "Exact", "USER.LOGIN")]),
+        "no_login": hook("no_login", admin, scope="Global",
+                         filters=[("Exclude", "Suffix", ".LOGIN")]),
+        "contains_key": hook("contains_key", admin, scope="Global",
+                             filters=[("Include", "Contains", "USER.KEY")]),
+        "prefix_either": hook("prefix_either", admin, scope="Global",
+                              filters=[("Include", "Prefix", "USER."),
+                                       ("Include", "Prefix", "REGISTER.")]),
+        "exclude_wins": hook("exclude_wins", admin, scope="Global",
+                             filters=[("Include", "Prefix", "USER."),
+                                      ("Exclude", "Exact", "USER.LOGIN")]),
+        "case_sensitive": hook("case_sensitive", admin, scope="Global",
+                               filters=[("Include", "Exact", "user.login")]),
+    }
+    server = serve(env.url, msid=MSID)
+    actors = {"a1": (a1, d1), "b1": (b1, d1), "s1": (s1, sub), "a2": (a2, d2),
+              "admin": (admin, None)}
+    for who, domain in actors.values():
+        make_event(client(server, who), who)
+        login(server, who.name, domain)
+
+    L, R = "USER.LOGIN", "REGISTER.USER.KEY"  # noqa: N806 - short names for the table below
+    everyone = {(n, t) for n in actors for t in (L, R)}
+    expected = {
+        "local_a1": {("a1", L), ("a1", R)},
+        "domain_d1": {(n, t) for n in ("a1", "b1", "s1") for t in (L, R)},
+        "domain_d1_by_root": {(n, t) for n in ("a1", "b1", "s1") for t in (L, R)},
+        "domain_sub": {("s1", L), ("s1", R)},
+        "domain_root": everyone,
+        "global": everyone,
+        "local_admin": {("admin", L), ("admin", R)},
+        "disabled": set(),
+        "removed": set(),
+        "global_disabled": set(),
+        "only_login": {(n, L) for n in actors},
+        "no_login": {(n, R) for n in actors},
+        "contains_key": {(n, R) for n in actors},
+        "prefix_either": everyone,
+        "exclude_wins": set(),
+        "case_sensitive": set(),
+    }
+    total = sum(len(v) for v in expected.values())
+    rx.wait_for(total)
+    env.wait_deliveries(total)
+    settle(env)
+    time.sleep(0.3)  # anything wrongly queued would show up now
+    account_names = {who.account_id: n for n, (who, _) in actors.items()}
+    events = {e.id: e for e in env.events()}
+    got: dict[str, set[tuple[str, str]]] = {name: set() for name in hooks}
+    for name, ref in hooks.items():
+        for row in env.deliveries(ref):
+            event = events[row.event_id]
+            got[name].add((account_names[event.account_id], event.type))
+            assert row.success is True
+    assert got == expected
+    assert sum(env.rows_per_pair().values()) == total
+    # The receiver saw exactly the same: one request per delivery, on each webhook's path.
+    seen = Counter(r.path.rsplit("/", 1)[1] for r in rx.requests)
+    assert seen == Counter({name: len(v) for name, v in expected.items() if v})
+
+
+# --- what receivers do ----------------------------------------------------------------------
+
+MISBEHAVING: dict[str, tuple[dict, bool, int, str | None]] = {
+    # name: (Receiver kwargs, success, requests per event, exact response or None)
+    "created_201": ({"default": reply(201, "created")}, True, 1, "created"),
+    "accepted_202": ({"default": reply(202, "queued")}, True, 1, "queued"),
+    "no_content_204": ({"default": reply(204)}, True, 1, ""),
+    "moved_301": ({"default": redirect(301, "http://127.0.0.1:9/x")}, False, 2,
+                  "Moved to http://127.0.0.1:9/x"),
+    "missing_404": ({"default": reply(404, "no such hook")}, False, 2, "no such hook"),
+    "broken_500": ({"default": reply(500, "internal trouble")}, False, 2, "internal trouble"),
+    "too_slow": ({"default": sleep(3)}, False, 2, "Failed due to : Read timed out (1 s)"),
+    "never_answers": ({"default": HANG}, False, 2, "Failed due to : Read timed out (1 s)"),
+    "resets": ({"default": RESET}, False, 2, None),
+    "closes": ({"default": CLOSE}, False, 2,
+               "Failed due to : Receiver closed the connection without a response"),
+    "fifty_megabytes": ({"default": huge()}, True, 1, "x" * 65536),
+    "healthy": ({}, True, 1, None),
+}
+
+
+def test_misbehaving_receivers_end_as_recorded_results_and_others_carry_on(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    env = make_env({"webhook.delivery.timeout": "10", "webhook.delivery.tries": "5"})
+    dom = env.domain("Misbehaving")
+    env.set_domain(dom.id, {"webhook.delivery.tries": "2", "webhook.delivery.timeout": "1"})
+    owner = env.tenant("victim", dom.id)
+    rxs = {name: receivers(**kw) for name, (kw, *_rest) in MISBEHAVING.items()}
+    hooks = {name: env.webhook(owner, rx.url, name=name) for name, rx in rxs.items()}
+    refused = env.webhook(owner, closed_port_url(), name="refused")
+    server = serve(env.url, msid=MSID)
+    api = client(server, owner)
+    started = time.monotonic()
+    make_event(api, owner)
+    env.wait_deliveries(len(hooks) + 1, timeout=20)
+    elapsed = time.monotonic() - started
+    settle(env)
+    [event] = env.events()
+    for name, (_kw, success, requests, response) in MISBEHAVING.items():
+        row = only_row(env, hooks[name])
+        rx = rxs[name]
+        assert (name, row.success) == (name, success)
+        assert (name, rx.count) == (name, requests)
+        assert {r.event_id for r in rx.requests} == {event.uuid}
+        if response is not None:
+            assert (name, row.response) == (name, response)
+    reset = only_row(env, hooks["resets"]).response
+    assert reset in ("Failed due to : Connection reset by peer",
+                     "Failed due to : Connection closed before the full response was received")
+    assert only_row(env, hooks["healthy"]).response == processed_text(event.uuid)
+    assert rxs["fifty_megabytes"].bytes_sent[1] < 50 * 1024 * 1024  # it stopped reading
+    assert only_row(env, refused).response == "Failed due to : Connection refused"
+    assert only_row(env, refused).success is False
+    # The per-domain 1 s timeout and 2 tries bound the slowest ones (not the global 10 s x 5).
+    assert elapsed < 8, elapsed
+
+    # Nothing crashed: the server answers and delivers the next event to everyone again.
+    make_event(api, owner)
+    rxs["healthy"].wait_for(2)
+    env.wait_deliveries(2 * (len(hooks) + 1), timeout=20)
+    assert "Traceback" not in server.log()
+
+
+# --- tries, timeouts and backoff per domain ----------------------------------------------
+
+def test_tries_and_timeout_are_read_from_the_webhooks_domain(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    env = make_env({"webhook.delivery.tries": "1", "webhook.delivery.timeout": "5"})
+    three, two, quick = env.domain("Three"), env.domain("Two"), env.domain("Quick")
+    env.set_domain(three.id, {"webhook.delivery.tries": "3"})
+    env.set_domain(two.id, {"webhook.delivery.tries": "2"})
+    env.set_domain(quick.id, {"webhook.delivery.timeout": "1", "webhook.delivery.tries": "2"})
+    owners = {
+        "three": env.tenant("t3", three.id),
+        "two": env.tenant("t2", two.id),
+        "global": env.tenant("tg"),
+        "quick": env.tenant("tq", quick.id),
+        "patient": env.tenant("tp"),
+    }
+    rxs = {
+        "three": receivers(per_event=fail_then_ok(2)),
+        "two": receivers(per_event=fail_then_ok(2)),
+        "global": receivers(per_event=fail_then_ok(2)),
+        "quick": receivers(default=sleep(3)),
+        "patient": receivers(default=sleep(2)),
+    }
+    hooks = {name: env.webhook(owners[name], rxs[name].url) for name in owners}
+    server = serve(env.url, msid=MSID)
+    started = time.monotonic()
+    for who in owners.values():
+        make_event(client(server, who), who)
+    quick_rows = env.wait_deliveries(1, hooks["quick"], timeout=10)
+    quick_elapsed = time.monotonic() - started
+    env.wait_deliveries(len(hooks), timeout=15)
+    settle(env)
+    events = {e.account_id: e for e in env.events()}
+
+    def check(name: str, success: bool, requests: int, response: str) -> None:
+        row = only_row(env, hooks[name])
+        event = events[owners[name].account_id]
+        assert row.event_id == event.id
+        assert (name, row.success, row.response) == (name, success, response)
+        assert [r.event_id for r in rxs[name].requests] == [event.uuid] * requests
+
+    uuid_of = {name: events[who.account_id].uuid for name, who in owners.items()}
+    check("three", True, 3, processed_text(uuid_of["three"]))
+    check("two", False, 2, "fail 2")
+    check("global", False, 1, "fail 1")
+    check("quick", False, 2, "Failed due to : Read timed out (1 s)")
+    check("patient", True, 1, processed_text(uuid_of["patient"]))
+    # Two tries of one second each, not the global five.
+    assert quick_elapsed < 2 * 1 + 2.0, quick_elapsed
+    [row] = quick_rows
+    assert timedelta(seconds=0.9) <= row.end_time - row.start_time <= timedelta(seconds=1.8)
+
+
+def test_backoff_spaces_the_tries_without_holding_a_worker(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    env = make_env({"webhook.dispatch.thread.pool.size": "1"})
+    slow_dom = env.domain("Backoff")
+    env.set_domain(slow_dom.id, {"webhook.delivery.retry.backoff": "1",
+                                 "webhook.delivery.tries": "3"})
+    retried = env.tenant("retried", slow_dom.id)
+    other = env.tenant("other")
+    rx_retry = receivers(per_event=fail_then_ok(2))
+    rx_other = receivers()
+    hook_retry = env.webhook(retried, rx_retry.url)
+    hook_other = env.webhook(other, rx_other.url)
+    server = serve(env.url, msid=MSID)
+    make_event(client(server, retried), retried)
+    [first] = rx_retry.wait_for(1)
+    # While the retried delivery waits for its next try, the single worker serves others.
+    api = client(server, other)
+    for _ in range(3):
+        make_event(api, other)
+    others = rx_other.wait_for(3, timeout=5)
+    tries = rx_retry.wait_for(3, timeout=10)
+    env.wait_deliveries(1, hook_retry)
+    settle(env)
+    assert max(r.received for r in others) < tries[1].received
+    gaps = [b.received - a.received for a, b in zip(tries, tries[1:], strict=False)]
+    # backoff x 2^(n-1) with +/-20% jitter: 0.8-1.2 s, then 1.6-2.4 s (+ dispatch latency).
+    assert 0.8 <= gaps[0] <= 2.5, gaps
+    assert 1.6 <= gaps[1] <= 3.5, gaps
+    assert len({r.event_id for r in tries}) == 1
+    row = only_row(env, hook_retry)
+    assert row.success is True and row.response == processed_text(first.event_id)
+    assert len(env.deliveries(hook_other)) == 3
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_a_fast_one(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    env = make_env({"webhook.delivery.timeout": "2", "webhook.delivery.tries": "2"})
+    owner = env.tenant("mixed")
+    rx_slow = receivers(default=HANG)
+    rx_fast = receivers()
+    env.webhook(owner, rx_slow.url, name="slow")
+    fast = env.webhook(owner, rx_fast.url, name="fast")
+    server = serve(env.url, msid=MSID)
+    api = client(server, owner)
+    latencies = []
+    for n in range(1, 13):
+        sent = time.monotonic()
+        make_event(api, owner)
+        [*_, last] = rx_fast.wait_for(n, timeout=10)
+        latencies.append(last.received - sent)
+        time.sleep(0.25)
+    # Meanwhile the slow receiver has jobs waiting on 2 x 2 s timeouts.
+    assert rx_slow.count >= 2
+    assert max(latencies) < 1.0, latencies
+    assert len(env.deliveries(fast)) == 12
+
+
+# --- history cleanup (in process) --------------------------------------------------------
+
+def test_history_cleanup_keeps_the_newest_rows_of_each_webhook(state: AppState) -> None:
+    with transaction(state.sessions) as db:
+        db.get(Configuration, "webhook.dispatch.history.limit").value = "20"
+        now = datetime.utcnow().replace(microsecond=0)
+        event = Event(uuid="e-1", type="USER.LOGIN", state="Completed", description="x",
+                      user_id=2, account_id=2, domain_id=1, created=now, level="INFO")
+        db.add(event)
+        hooks = []
+        for name in ("big", "small", "tiny"):
+            hook = Webhook(uuid=f"uuid-{name}", name=name, state="Enabled", domain_id=1,
+                           account_id=2, payload_url="http://127.0.0.1:9/", scope="Local",
+                           created=now)
+            db.add(hook)
+            hooks.append(hook)
+        db.flush()
+        big, small, tiny = (h.id for h in hooks)
+        # Interleaved ids: 2,500 for "big" (more than one cleanup batch), 40 for "small".
+        plan = [big] * 2500 + [small] * 40 + [tiny] * 5
+        random.Random(7).shuffle(plan)
+        db.add_all(WebhookDelivery(uuid=f"d{i}", event_id=event.id, webhook_id=h,
+                                   mshost_msid=1000, payload="{}", success=True, response="",
+                                   start_time=now, end_time=now) for i, h in enumerate(plan))
+    with transaction(state.sessions) as db:
+        before = {h: list(db.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.webhook_id == h).order_by(WebhookDelivery.id)))
+            for h in (big, small, tiny)}
+    removed = cleanup.trim_all(state)
+    assert removed == 2500 - 20 + 40 - 20
+    with transaction(state.sessions) as db:
+        after = {h: list(db.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.webhook_id == h).order_by(WebhookDelivery.id)))
+            for h in (big, small, tiny)}
+    assert after == {big: before[big][-20:], small: before[small][-20:], tiny: before[tiny]}
+    assert cleanup.trim_all(state) == 0  # idempotent
+
+
+@pytest.mark.parametrize("limit", ["0", "1"])
+def test_history_cleanup_limit_edges(state: AppState, limit: str) -> None:
+    with transaction(state.sessions) as db:
+        db.get(Configuration, "webhook.dispatch.history.limit").value = limit
+        now = datetime.utcnow().replace(microsecond=0)
+        event = Event(uuid="e-1", type="USER.LOGIN", state="Completed", description="x",
+                      user_id=2, account_id=2, domain_id=1, created=now, level="INFO")
+        hook = Webhook(uuid="u", name="h", state="Enabled", domain_id=1, account_id=2,
+                       payload_url="http://127.0.0.1:9/", scope="Local", created=now)
+        db.add_all([event, hook])
+        db.flush()
+        db.add_all(WebhookDelivery(uuid=f"d{i}", event_id=event.id, webhook_id=hook.id,
+                                   mshost_msid=1000, payload="{}", success=True, response="",
+                                   start_time=now, end_time=now) for i in range(5))
+    cleanup.trim_all(state)
+    with transaction(state.sessions) as db:
+        left = list(db.scalars(select(WebhookDelivery.uuid).order_by(WebhookDelivery.id)))
+    assert left == ["d4"][: int(limit)]

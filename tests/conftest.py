@@ -16,7 +16,7 @@ from csapi.app import AppState, build_state, create_app
 from csapi.db.models import Base
 from csapi.seed import seed
 from tests.client import ApiClient, make_keys
-from tests.server import DatabaseFactory, ServerFactory
+from tests.server import DatabaseFactory, RunningServer, ServerFactory, module_server
 
 # One fixed key for every process a test starts, so they can read each other's secrets.
 os.environ.setdefault(
@@ -111,3 +111,13 @@ def serve(tmp_path_factory: pytest.TempPathFactory,
     factory = ServerFactory(tmp_path_factory.mktemp("serve"))
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One `csapi serve` (integration port on) on its own fresh database, shared by the
+    protocol test modules that only need *a* real server; its log must stay free of
+    tracebacks whatever they send."""
+    with module_server(tmp_path_factory, integration_port=True) as server:
+        yield server
+        assert "Traceback" not in server.log(), server.log()[-4000:]

@@ -6,6 +6,7 @@ record every request and answer with scripted behaviours.
     Receiver(per_event=fail_then_ok(2))               # per event: 500, 500, then 200
     Receiver(default=sleep(3))                        # answers after 3 s
     Receiver(default=HANG)                            # reads the request, never answers
+    Receiver(default=gated(gate))                     # answers once the test sets `gate`
     rx.wait_for(10, timeout=5)                        # until 10 requests arrived
     rx.close()
 
@@ -93,6 +94,18 @@ def sleep(seconds: float, then: Behaviour = OK) -> Behaviour:
     def run(h: _Handler, req: Request) -> None:
         if h.receiver.closing.wait(seconds):
             return
+        then(h, req)
+
+    return run
+
+
+def gated(gate: threading.Event, then: Behaviour = OK) -> Behaviour:
+    """Hold the request until the test sets `gate`, then answer with `then`."""
+
+    def run(h: _Handler, req: Request) -> None:
+        while not gate.wait(0.05):
+            if h.receiver.closing.is_set():
+                return
         then(h, req)
 
     return run
@@ -279,6 +292,13 @@ class Receiver:
 
     def event_ids(self) -> set[str | None]:
         return {r.event_id for r in list(self.requests)}
+
+    def reset(self) -> None:
+        """Forget what arrived so far (and restart per-event and scripted behaviours)."""
+        with self._lock:
+            self.requests.clear()
+            self.bytes_sent.clear()
+            self._per_event.clear()
 
     def close(self) -> None:
         self.closing.set()

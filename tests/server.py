@@ -1,13 +1,18 @@
 """`csapi serve` as a real subprocess, for tests that need real HTTP (clients, webhooks).
 
-    srv = serve(database_url, integration_port=True)   # the `serve` fixture in conftest
-    requests.get(srv.url, params={...})                 # http://127.0.0.1:<port>/client/api
-    srv.stop()                                          # SIGTERM; asserts a clean exit (code 0)
-    srv.kill()                                          # SIGKILL, for crash tests
+    def test_x(serve, fresh_database):                  # fixtures in tests/conftest.py
+        srv = serve(fresh_database(), integration_port=True, msid=7)
+        api_key, secret = give_keys(srv.database_url)   # admin's keys, written directly
+        requests.get(srv.url, params={...})             # http://127.0.0.1:<port>/client/api
+        srv.stop()                                      # SIGTERM; asserts exit code 0
+        srv.kill()                                      # SIGKILL, for crash tests
 
-Each server runs in its own working folder (its key file and log live there), on a free
-loopback port, and is stopped at the end of the test if the test did not stop it. Databases for
-servers come from `fresh_database()`: an empty SQLite file, or a new MariaDB schema in MySQL mode.
+Each server runs in its own working folder (its key file and log live there: `srv.log()`), on
+a free loopback port; it counts as started once it has logged its "serving on" line for that
+port and answers. Servers a test leaves running are stopped with SIGTERM afterwards and must
+exit 0. `fresh_database()` gives an empty SQLite file, or a new MariaDB schema in MySQL mode
+(failing, never skipping, when MariaDB is unreachable). `module_server()` and the session
+fixture `api_server` give one shared server for tests that only need *a* server.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class RunningServer:
     database_url: str
     workdir: Path
     integration_port: int | None = None
+    logs_info: bool = True
     returncode: int | None = field(default=None, init=False)
 
     @property
@@ -172,15 +178,19 @@ class ServerFactory:
         finally:
             log.close()
         url = database_url or f"sqlite:///{workdir / 'csapi.db'}"
-        return RunningServer(process, port, url, workdir, iport)
+        logs_info = full_env["CSAPI_LOG_LEVEL"].upper() in ("INFO", "DEBUG")
+        return RunningServer(process, port, url, workdir, iport, logs_info)
 
     def _wait_until_ready(self, server: RunningServer) -> str | None:
         deadline = time.monotonic() + START_TIMEOUT
         ports = [server.port] + ([server.integration_port] if server.integration_port else [])
+        # The server logs this once every listener is bound; until then a port that answers
+        # may belong to some other process that grabbed it first.
+        banner = f"serving on {server.url} " if server.logs_info else ""
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 return server.log()
-            if all(_answers(p) for p in ports):
+            if banner in server.log() and all(_answers(p) for p in ports):
                 return None
             time.sleep(0.05)
         server.kill()

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -19,15 +18,13 @@ import requests
 from libcloud.common.types import InvalidCredsError, ProviderError
 from libcloud.compute.drivers.cloudstack import CloudStackNodeDriver
 
-from tests.server import RunningServer, ServerFactory, give_keys, module_server
+from tests.server import RunningServer, ServerFactory, give_keys
 from tests.wire import CREDENTIALS, JSON_TYPE, expires_in, go_encode, signed
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with module_server(tmp_path_factory, integration_port=True) as srv:
-        yield srv
-        assert "Traceback" not in srv.log(), srv.log()[-3000:]
+def server(api_server: RunningServer) -> RunningServer:
+    return api_server
 
 
 @pytest.fixture

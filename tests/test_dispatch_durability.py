@@ -4,6 +4,7 @@ one history row per (event, webhook)."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 import time
@@ -16,19 +17,17 @@ from sqlalchemy.engine import make_url
 
 from csapi.db.models import WebhookDispatchJob
 from tests.conftest import BACKEND
-from tests.receivers import OK, Receiver, processed_text, sleep
+from tests.receivers import OK, Receiver, gated, processed_text, sleep
 from tests.server import DatabaseFactory, ServerFactory, mysql_server_url
 from tests.webhook_env import (
     Env,
     HookRef,
-    client,
     env_factory,
     make_event,
     make_events,
     receiver_factory,
 )
 
-MSID = 4242
 MakeEnv = Callable[..., Env]
 MakeReceiver = Callable[..., Receiver]
 
@@ -41,13 +40,6 @@ def make_env(fresh_database: DatabaseFactory) -> Iterator[MakeEnv]:
 @pytest.fixture
 def receivers() -> Iterator[MakeReceiver]:
     yield from receiver_factory()
-
-
-def settle(env: Env, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while env.queued() != (0, 0):
-        assert time.monotonic() < deadline, f"still queued: {env.queued()}"
-        time.sleep(0.1)
 
 
 def assert_each_event_delivered_once(env: Env, rx: Receiver, hook: HookRef, count: int
@@ -67,10 +59,11 @@ def test_sigkill_with_hundreds_pending_then_restart_loses_nothing(
         make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
     # Two workers and a 50 ms receiver: the 500 events pile up faster than they drain.
     env = make_env({"webhook.dispatch.thread.pool.size": "2"})
+    server = env.start(serve)
     rx = receivers(default=sleep(0.05))
     hook = env.webhook(env.admin, rx.url)
-    server = serve(env.url, msid=MSID)
-    make_events(server, env.admin, 500)
+    env.baseline(rx)
+    make_events(env, server, env.admin, 500)
     server.kill()
     killed_at = rx.count
     inbox, jobs = env.queued()
@@ -78,9 +71,9 @@ def test_sigkill_with_hundreds_pending_then_restart_loses_nothing(
     assert env.delivery_count() <= killed_at
 
     env.set_global({"webhook.dispatch.thread.pool.size": "10"})
-    serve(env.url, msid=MSID)
+    env.start(serve)
     env.wait_deliveries(500, timeout=60)
-    settle(env)
+    env.settle()
     assert_each_event_delivered_once(env, rx, hook, 500)
     # Only what was on the wire when the process died may have been sent twice.
     repeats = sum(n - 1 for n in Counter(r.event_id for r in rx.requests).values())
@@ -89,34 +82,44 @@ def test_sigkill_with_hundreds_pending_then_restart_loses_nothing(
 
 def test_sigterm_finishes_attempts_in_flight_and_keeps_the_rest_queued(
         make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
-    env = make_env({"webhook.delivery.timeout": "5"})
-    rx = receivers(default=sleep(1))
+    env = make_env({"webhook.delivery.timeout": "15"})
+    server = env.start(serve)
+    gate = threading.Event()
+    rx = receivers(default=gated(gate, then=sleep(1)))
     hook = env.webhook(env.admin, rx.url)
-    server = serve(env.url, msid=MSID)
-    make_events(server, env.admin, 20, threads=2)
-    rx.wait_for(1)
-    time.sleep(0.3)  # every free worker has its request out
-    in_flight = rx.count
-    assert 2 <= in_flight < 20
+    # The webhook's own WEBHOOK.CREATE event goes out before the scenario starts.
+    gate.set()
+    env.baseline(rx)
+    gate.clear()
+    make_events(env, server, env.admin, 20, threads=2)
+    # Every worker the webhook may use (pool 5, one kept for other webhooks) holds a
+    # request the receiver doesn't answer yet, so nothing else can be claimed meanwhile.
+    rx.wait_for(4)
+    time.sleep(0.5)
+    assert rx.count == 4
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    gate.set()  # the receiver now takes 1 s more to answer each
     started = time.monotonic()
-    server.stop()  # SIGTERM; insists on exit code 0
-    assert time.monotonic() - started < 4
+    server.stop()  # waits for the exit; insists on exit code 0
+    assert time.monotonic() - started < 5
     # The attempts under way were answered and recorded; nothing new was started.
-    assert rx.count == in_flight
+    assert rx.count == 4
     assert all(r.answered is not None for r in rx.requests)
     rows = env.deliveries(hook)
-    assert len(rows) == in_flight
+    assert len(rows) == 4
     assert all(r.success for r in rows)
+    assert {env.event(r.event_id).uuid for r in rows} == rx.event_ids()
     inbox, jobs = env.queued()
-    assert inbox + jobs == 20 - in_flight
+    assert inbox + jobs == 16
     held = env.run(lambda db: list(db.scalars(select(WebhookDispatchJob.claimed_by).where(
         WebhookDispatchJob.claimed_by.is_not(None)))))
     assert held == []
 
     rx.default = OK
-    serve(env.url, msid=MSID)
+    env.start(serve)
     env.wait_deliveries(20, timeout=20)
-    settle(env)
+    env.settle()
     assert_each_event_delivered_once(env, rx, hook, 20)
     assert rx.count == 20  # none sent twice
 
@@ -155,10 +158,11 @@ def test_the_database_going_away_briefly_loses_no_delivery(
         make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
     env = make_env({"webhook.dispatch.thread.pool.size": "3", "webhook.delivery.tries": "3",
                     "webhook.delivery.timeout": "5"})
+    server = env.start(serve)
     rx = receivers(default=sleep(0.05))
     hook = env.webhook(env.admin, rx.url)
-    server = serve(env.url, msid=MSID)
-    make_events(server, env.admin, 200)
+    env.baseline(rx)
+    make_events(env, server, env.admin, 200)
     rx.wait_for(10)
     late_event: list[BaseException | None] = []
     if BACKEND == "mysql":
@@ -172,7 +176,7 @@ def test_the_database_going_away_briefly_loses_no_delivery(
             # An API call made meanwhile waits for the lock and then succeeds.
             def call() -> None:
                 try:
-                    make_event(client(server, env.admin), env.admin, spare=0)
+                    make_event(env.client(env.admin), env.admin, spare=0)
                     late_event.append(None)
                 except BaseException as exc:  # noqa: BLE001 - checked below
                     late_event.append(exc)
@@ -186,21 +190,22 @@ def test_the_database_going_away_briefly_loses_no_delivery(
     assert env.delivery_count() < 200 + len(late_event)  # the outage hit work in progress
     total = 200 + len(late_event)
     env.wait_deliveries(total, timeout=60)
-    settle(env)
+    env.settle()
     assert_each_event_delivered_once(env, rx, hook, total)
     # And the dispatcher is fully back: a new event goes straight out.
-    make_event(client(server, env.admin), env.admin)
+    make_event(env.api, env.admin)
     env.wait_deliveries(total + 1, timeout=10)
 
 
 def test_two_servers_share_the_work_without_losing_or_doubling(
         make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
     env = make_env()
+    servers = [env.start(serve, msid=msid) for msid in (5001, 5002)]
     rx = receivers()
     hook = env.webhook(env.admin, rx.url)
-    servers = [serve(env.url, msid=msid) for msid in (5001, 5002)]
+    env.baseline(rx)
     # Events through both servers, each with clients of its own.
-    makers = [threading.Thread(target=make_events, args=(s, env.admin, 500),
+    makers = [threading.Thread(target=make_events, args=(env, s, env.admin, 500),
                                kwargs={"threads": 2, "first_spare": 2 * k})
               for k, s in enumerate(servers)]
     for t in makers:
@@ -208,7 +213,7 @@ def test_two_servers_share_the_work_without_losing_or_doubling(
     for t in makers:
         t.join()
     env.wait_deliveries(1000, timeout=60)
-    settle(env)
+    env.settle()
     assert_each_event_delivered_once(env, rx, hook, 1000)
     assert rx.count == 1000  # no request sent twice
     by_server = Counter(r.mshost_msid for r in env.deliveries(hook))

@@ -376,3 +376,19 @@ def test_accounts_cannot_be_created_in_a_domain_being_deleted(admin, state):
     admin.fails("createUser", 530, "The user cannot be created as domain d1 is being deleted",
                 account="any", username="late", password="x", email="e", firstname="f",
                 lastname="l", domainid=d1["id"])
+
+
+def test_like_wildcards_in_domain_names_do_not_widen_a_subtree(admin, app):
+    # "/a_b/" as a LIKE pattern would also match "/axb/": paths are compared literally.
+    a_b = new_domain(admin, "a_b")
+    axb = new_domain(admin, "axb")
+    new_account(admin, "inside", domainid=a_b["id"])
+    new_account(admin, "outside", domainid=axb["id"])
+    da = client_for(app, admin, new_account(admin, "boss", domainid=a_b["id"],
+                                            accounttype=2)["user"][0]["id"])
+    assert [d["name"] for d in da.ok("listDomains", listall=True)["domain"]] == ["a_b"]
+    assert [a["name"] for a in da.ok("listAccounts", listall=True)["account"]] == [
+        "inside", "boss"]
+    assert [u["username"] for u in da.ok("listUsers", listall=True)["user"]] == [
+        "inside", "boss"]
+    assert da.ok("listDomainChildren", id=a_b["id"], isrecursive=True) == {}

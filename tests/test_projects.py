@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from csapi.db import transaction
 from csapi.db.models import (
     Account,
+    AsyncJob,
     Configuration,
     Event,
     Project,
@@ -235,9 +236,12 @@ def test_update_project(alice, bob, state, project) -> None:
     assert (updated["name"], updated["displaytext"]) == ("p1b", "renamed")
     with transaction(state.sessions) as db:
         project_id = db.scalar(select(Project.id).where(Project.uuid == project["id"]))
-    states = project_events(state, "PROJECT.UPDATE")
-    assert [s for s, _, _ in states] == ["Scheduled", "Started", "Completed"]
-    assert states[-1][1] == f"Successfully completed updating project. Project id: {project_id}"
+    assert project_events(state, "PROJECT.UPDATE") == [
+        ("Scheduled", f"Updating project: {project_id}", alice.account_id),
+        ("Started", f"Updating project. Project id: {project_id}", alice.account_id),
+        ("Completed", f"Successfully completed updating project. Project id: {project_id}",
+         alice.account_id),
+    ]
     add(alice.client, project, "bob")
     run_fails(bob.client, "updateProject", 531, "Account bob does not have permission to "
               "operate with resource account PrjAcct-p1-1", id=project["id"],
@@ -298,12 +302,18 @@ def test_add_and_list_project_accounts(alice, bob, state, project) -> None:
     with transaction(state.sessions) as db:
         hidden = db.scalar(select(Project.project_account_id).where(
             Project.uuid == project["id"]))
-        events = [(e.state, e.account_id, e.resource_type) for e in db.scalars(
+        project_id = db.scalar(select(Project.id).where(Project.uuid == project["id"]))
+        events = [(e.state, e.description, e.account_id, e.resource_type) for e in db.scalars(
             select(Event).where(Event.type == "PROJECT.ACCOUNT.ADD").order_by(Event.id))]
     # The manager's Completed event belongs to the project (CallContext.setProject).
-    assert events[:3] == [("Scheduled", alice.account_id, None),
-                          ("Started", alice.account_id, None),
-                          ("Completed", hidden, "Project")]
+    details = f"Project id: {project_id}; accountName bob"
+    assert events[:3] == [
+        ("Scheduled", f"Adding account bob to project: {project_id}", alice.account_id,
+         "Project"),
+        ("Started", f"Adding account to project. {details}", alice.account_id, "Project"),
+        ("Completed", f"Successfully completed adding account to project. {details}", hidden,
+         "Project"),
+    ]
 
 
 def test_add_account_rejections(app, state, alice, bob, project) -> None:
@@ -349,7 +359,11 @@ def test_remove_account_from_project(alice, bob, state, project) -> None:
     assert bob.client.ok("listProjects") == {}
     [(_, description, _)] = [e for e in project_events(state, "PROJECT.ACCOUNT.REMOVE")
                              if e[0] == "Completed" and e[1].startswith("Successfully")]
+    assert description.startswith("Successfully completed removing account from project. "
+                                  "Project id: ")
     assert description.endswith("; accountName bob")
+    assert project_events(state, "PROJECT.ACCOUNT.REMOVE")[0][1].startswith(
+        "Removing account bob from project: ")
 
 
 def test_list_project_accounts_is_for_members(admin, alice, bob, project) -> None:
@@ -376,7 +390,11 @@ def test_delete_project_refuses_while_webhooks_remain(alice, state, project) -> 
     run_fails(alice.client, "deleteProject", 530, "Can't delete the project yet because it has "
               "1 Webhook to clean up", id=project["id"])
     assert alice.client.ok("listProjects")["project"][0]["state"] == "Active"
-    assert project_events(state, "PROJECT.DELETE")[-1][1] == "Error while deleting project"
+    with transaction(state.sessions) as db:
+        project_id = db.scalar(select(Project.id).where(Project.uuid == project["id"]))
+    assert project_events(state, "PROJECT.DELETE")[-1] == (
+        "Completed", f"Error while deleting project. Project Id: {project_id}",
+        alice.account_id)
     assert run(alice.client, "deleteProject", id=project["id"], cleanup=True) == {
         "success": True}
     with transaction(state.sessions) as db:
@@ -401,15 +419,33 @@ def test_delete_project(admin, alice, bob, state, project) -> None:
     assert project_events(state, "PROJECT.DELETE")[-1] == (
         "Completed", f"Successfully completed deleting project. Project Id: {project_id}",
         alice.account_id)
-    # Gone: every later call finds nothing.
-    run_fails(alice.client, "deleteProject", 431, f"Unable to find project by id {project_id}",
-              id=project["id"])
-    run_fails(alice.client, "addAccountToProject", 431, "Unable to find project with specified "
-              "id", projectid=project["id"], account="bob")
+    # Gone: every later call finds nothing, and async ones fail before a job is queued.
+    jobs = _jobs(state)
+    alice.client.fails("deleteProject", 431, f"Unable to find project by id {project_id}",
+                       id=project["id"])
+    alice.client.fails("updateProject", 431, f"Unable to find project by id {project_id}",
+                       id=project["id"], displaytext="x")
+    res = alice.client.fails("addAccountToProject", 431, "Unable to find project with "
+                             "specified id", projectid=project["id"], account="bob")
+    assert res.body["uuidList"] == [{"uuid": project["id"], "description": "projectId"}]
+    alice.client.fails("deleteAccountFromProject", 431, "Unable to find project with "
+                       "specified id", projectid=project["id"], account="bob")
+    assert _jobs(state) == jobs
     alice.client.fails("listProjectAccounts", 431, f"Unable to find the project id={project_id}",
                        projectid=project["id"])
     bob.client.fails("createSSHKeyPair", 431, f"Unable to find project by id={project_id}",
                      name="late", projectid=project["id"])
+
+
+def _jobs(state: Any) -> int:
+    with transaction(state.sessions) as db:
+        return db.scalar(select(func.count()).select_from(AsyncJob))
+
+
+def test_async_jobs_name_the_project(alice, project) -> None:
+    job = wait(alice.client, alice.client.ok("updateProject", id=project["id"],
+                                             displaytext="x")["jobid"])
+    assert (job["jobinstancetype"], job["jobinstanceid"]) == ("Project", project["id"])
 
 
 def test_factory_projects_work_with_the_commands(app, state, alice, bob) -> None:

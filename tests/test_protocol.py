@@ -257,3 +257,22 @@ def test_exactly_one_top_level_key_and_envelope_names(admin, http):
         assert list(json.loads(res.text)) == [command.lower() + "response"]
     unknown = http.get("/client/api?command=nope&response=json")
     assert list(unknown.get_json()) == ["errorresponse"]
+
+
+def test_parameter_map_rules(http, admin):
+    """The last duplicate in the query wins, the query beats the form body, items without
+    '=' are ignored, `+` is a space."""
+    pairs = signed(admin.api_key, admin.secret, "listApis", [("name", "listApis")])
+    resp = http.get("/client/api?name=login&" + query(pairs) + "&flag&&")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert [a["name"] for a in resp.get_json()["listapisresponse"]["api"]] == ["listApis"]
+    resp = http.post("/client/api?" + query(pairs), data="name=logout&name=login",
+                     content_type="application/x-www-form-urlencoded")
+    assert [a["name"] for a in resp.get_json()["listapisresponse"]["api"]] == ["listApis"]
+    # A GET's body is no parameter map, even when it looks like a form.
+    resp = http.get("/client/api", data=query(pairs),
+                    content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 401
+    spaced = signed(admin.api_key, admin.secret, "listApis", [("keyword", "a b")])
+    plus = query(spaced).replace("a%20b", "a+b")
+    assert "a+b" in plus and http.get("/client/api?" + plus).status_code == 200

@@ -1,9 +1,20 @@
-"""Set-up and inspection of a database served by real `csapi serve` processes, for the webhook
-dispatcher tests: settings written before a server starts, tenants and webhooks, events made
-through the API, and the delivery history read back.
+"""Set-up and inspection for the webhook dispatcher tests against real `csapi serve` processes.
 
-Rows that no API command creates yet are written straight to the database (secrets encrypted
-as the server does); everything a command exists for goes through the API.
+    env = make_env({"webhook.dispatch.thread.pool.size": "1"})   # global settings, written
+    server = env.start(serve)                                      # before the server starts
+    dom = env.domain("D1")                                         # createDomain
+    alice = env.tenant("alice", dom)                               # createAccount, keys, ...
+    env.set_domain(dom, {"webhook.delivery.tries": "2"})           # updateConfiguration
+    hook = env.webhook(alice, rx.url, secret="s")                  # createWebhook
+    env.baseline(rx)             # set-up events delivered; only later ones count from here
+    make_event(env.client(alice), alice)                           # REGISTER.USER.KEY
+    env.wait_deliveries(1); env.deliveries(hook)                   # history rows, read back
+
+Everything is created through the API. Global settings are written to the `configuration`
+table before the first server starts (some are read only at start). The set-up calls record
+events of their own (createWebhook, updateConfiguration, ...) that reach webhooks created
+earlier; `baseline()` waits until they are delivered and then hides them: every query here
+only sees events recorded after it.
 """
 
 from __future__ import annotations
@@ -13,37 +24,32 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import requests
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from csapi import db as dblib
-from csapi.crypto import SecretBox, hash_password, load_key, new_api_key
 from csapi.db.models import (
     Account,
     Configuration,
     Domain,
-    DomainDetail,
     Event,
-    User,
     Webhook,
     WebhookDelivery,
     WebhookDispatchEvent,
     WebhookDispatchJob,
-    WebhookFilter,
 )
-from csapi.seed import DEFAULT_ROLE_FOR_TYPE, seed
+from csapi.seed import seed
 from tests.client import ApiClient
 from tests.receivers import Receiver
-from tests.server import DatabaseFactory, RunningServer
+from tests.server import DatabaseFactory, RunningServer, ServerFactory
 
-ADMIN_ACCOUNT_ID = 2
-ADMIN_USER_ID = 2
+MSID = 4242
+PASSWORD = "password"
 
-# Small timeouts so the suite stays fast; cleanup is kept out of the way unless a test wants it.
+# Small timeouts so the suite stays fast; cleanup is kept out of the way.
 FAST_SETTINGS = {
     "webhook.delivery.timeout": "2",
     "webhook.delivery.tries": "1",
@@ -51,35 +57,30 @@ FAST_SETTINGS = {
 }
 
 
-def now() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
-
-
 @dataclass(frozen=True)
 class DomainRef:
     id: int
     uuid: str
-    path: str
+    name: str
 
 
 @dataclass
 class Tenant:
-    """An account with a user `name` (password "password", API keys) and a spare user whose
-    keys the first one re-registers to make REGISTER.USER.KEY events of this account."""
+    """An account with a user `name` (password "password", API keys) and spare users whose
+    keys that user re-registers to make REGISTER.USER.KEY events of this account."""
 
     account_id: int
     account_uuid: str
     name: str
-    domain_id: int
-    user_id: int
+    domain: DomainRef
     user_uuid: str
     api_key: str
     secret: str
     spare_user_uuids: list[str]
 
     @property
-    def spare_user_uuid(self) -> str:
-        return self.spare_user_uuids[0]
+    def domain_id(self) -> int:
+        return self.domain.id
 
 
 @dataclass(frozen=True)
@@ -90,139 +91,202 @@ class HookRef:
 
 
 class Env:
-    """One database (migrated and seeded here, before any server starts)."""
+    """One database and the servers on it."""
 
     def __init__(self, url: str, settings: dict[str, str] | None = None) -> None:
         self.url = url
         dblib.upgrade(url)
         self.engine = dblib.make_engine(url)
         self.sessions = dblib.make_sessionmaker(self.engine)
-        self.secrets = SecretBox(load_key())
         with self.tx() as db:
             seed(db)
         self.set_global({**FAST_SETTINGS, **(settings or {})})
-        self.admin = self._admin_tenant()
+        self.since = 0  # events up to this id belong to the set-up
+        self.server: RunningServer | None = None
+        self._admin: Tenant | None = None
+        self._clients: list[ApiClient] = []
+        self._api: ApiClient | None = None
 
     def tx(self) -> Any:
         return dblib.transaction(self.sessions)
 
     def close(self) -> None:
+        for api in self._clients:
+            api.http.close()
         self.engine.dispose()
 
-    # --- settings -------------------------------------------------------------------------
-
     def set_global(self, values: dict[str, str]) -> None:
+        """Global values as stored by updateConfiguration, for settings read at start."""
         with self.tx() as db:
             for name, value in values.items():
                 row = db.get(Configuration, name)
                 assert row is not None, f"unknown setting {name}"
                 row.value = value
 
-    def set_domain(self, domain_id: int, values: dict[str, str]) -> None:
-        """Domain-scoped values, as updateConfiguration domainid= stores them."""
-        with self.tx() as db:
-            for name, value in values.items():
-                db.execute(delete(DomainDetail).where(DomainDetail.domain_id == domain_id,
-                                                      DomainDetail.name == name))
-                db.add(DomainDetail(domain_id=domain_id, name=name, value=value))
+    # --- servers ------------------------------------------------------------------------------
 
-    # --- tenancy ----------------------------------------------------------------------------
+    def start(self, serve: ServerFactory, msid: int = MSID, **kwargs: Any) -> RunningServer:
+        """Start a server on this database; the first one also becomes the set-up server."""
+        server = serve(self.url, msid=msid, **kwargs)
+        if self.server is None or not self.server.running:
+            self.server = server
+        return server
 
-    def domain(self, name: str, parent: int = 1) -> DomainRef:
-        with self.tx() as db:
-            up = db.get(Domain, parent)
-            assert up is not None
-            row = Domain(uuid=str(uuid.uuid4()), parent=up.id, name=name, owner=2,
-                         path=f"{up.path}{name}/", level=up.level + 1, state="Active",
-                         created=now())
-            db.add(row)
-            up.child_count = (up.child_count or 0) + 1
-            db.flush()
-            return DomainRef(row.id, row.uuid or "", row.path)
+    @property
+    def admin(self) -> Tenant:
+        """The seeded root admin (keys registered through login + registerUserKeys), with
+        four spare users of its own account."""
+        if self._admin is None:
+            self._admin = self._bootstrap_admin()
+        return self._admin
 
-    def tenant(self, name: str, domain_id: int = 1, account_type: int = 0,
+    def _bootstrap_admin(self) -> Tenant:
+        server = self._server()
+        http = requests.Session()
+        resp = http.post(server.url, data={"command": "login", "username": "admin",
+                                           "password": PASSWORD, "response": "json"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        login = resp.json()["loginresponse"]
+        resp = http.get(server.url, params={"command": "registerUserKeys", "id": login["userid"],
+                                            "sessionkey": login["sessionkey"],
+                                            "response": "json"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        keys = resp.json()["registeruserkeysresponse"]["userkeys"]
+        http.close()
+        root = self._domain_ref(login["domainid"])
+        account = self._account_row(login["account"], root.id)
+        admin = Tenant(account.id, account.uuid or "", login["account"], root, login["userid"],
+                       keys["apikey"], keys["secretkey"], [])
+        self._admin = admin
+        admin.spare_user_uuids = self._spares(admin, 4)
+        return admin
+
+    def _server(self) -> RunningServer:
+        assert self.server is not None and self.server.running, "start a server first"
+        return self.server
+
+    def client(self, who: Tenant, server: RunningServer | None = None) -> ApiClient:
+        api = ApiClient(HttpTransport((server or self._server()).base), who.api_key, who.secret)
+        self._clients.append(api)
+        return api
+
+    @property
+    def api(self) -> ApiClient:
+        """The root admin's client on the set-up server."""
+        if self._api is None or self._api.http.base != self._server().base:
+            self._api = self.client(self.admin)
+        return self._api
+
+    # --- tenancy --------------------------------------------------------------------------
+
+    def domain(self, name: str, parent: DomainRef | None = None) -> DomainRef:
+        params = {"name": name}
+        if parent is not None:
+            params["parentdomainid"] = parent.uuid
+        body = self.api.ok("createDomain", **params)["domain"]
+        return self._domain_ref(body["id"])
+
+    def tenant(self, name: str, domain: DomainRef | None = None, account_type: int = 0,
                spares: int = 1) -> Tenant:
+        """createAccount (user `name`), registerUserKeys for it, createUser for spares."""
+        domain = domain or self.admin.domain
+        api = self.api
+        body = api.ok("createAccount", accounttype=account_type, username=name,
+                      password=PASSWORD, email=f"{name}@example.com", firstname=name,
+                      lastname="Test", domainid=domain.uuid)["account"]
+        user_uuid = body["user"][0]["id"]
+        keys = api.ok("registerUserKeys", id=user_uuid)["userkeys"]
+        account = self._account_row(name, domain.id)
+        who = Tenant(account.id, account.uuid or "", name, domain, user_uuid, keys["apikey"],
+                     keys["secretkey"], [])
+        who.spare_user_uuids = self._spares(who, spares)
+        return who
+
+    def _spares(self, who: Tenant, count: int) -> list[str]:
+        uuids = []
+        for i in range(count):
+            body = self.api.ok("createUser", account=who.name, domainid=who.domain.uuid,
+                               username=f"{who.name}-spare{i}", password=PASSWORD,
+                               email=f"{who.name}-spare{i}@example.com", firstname="spare",
+                               lastname=who.name)
+            uuids.append(body["user"]["id"])
+        return uuids
+
+    def set_domain(self, domain: DomainRef, values: dict[str, str]) -> None:
+        """Domain-scoped values through updateConfiguration domainid=."""
+        for name, value in values.items():
+            body = self.api.ok("updateConfiguration", name=name, value=value,
+                               domainid=domain.uuid)["configuration"]
+            assert body["value"] == value, body
+
+    def _domain_ref(self, uuid: str) -> DomainRef:
         with self.tx() as db:
-            account = Account(uuid=str(uuid.uuid4()), account_name=name, type=account_type,
-                              role_id=DEFAULT_ROLE_FOR_TYPE[account_type], domain_id=domain_id,
-                              state="enabled", created=now())
-            db.add(account)
-            db.flush()
-            users = []
-            for i, username in enumerate((name, *(f"{name}-spare{i}" for i in range(spares)))):
-                api_key, secret = new_api_key(), new_api_key()
-                user = User(uuid=str(uuid.uuid4()), username=username,
-                            password=None if i else hash_password("password"),
-                            account_id=account.id,
-                            firstname=username, lastname="Test", email=f"{username}@example.com",
-                            state="enabled", api_key=api_key,
-                            secret_key=self.secrets.encrypt(secret), created=now())
-                db.add(user)
-                db.flush()
-                users.append((user, api_key, secret))
-            user, api_key, secret = users[0]
-            return Tenant(account.id, account.uuid or "", name, domain_id, user.id,
-                          user.uuid or "", api_key, secret,
-                          [spare.uuid or "" for spare, _, _ in users[1:]])
+            row = db.scalar(select(Domain).where(Domain.uuid == uuid))
+            assert row is not None, uuid
+            return DomainRef(row.id, uuid, row.name or "")
 
-    def _admin_tenant(self, spares: int = 4) -> Tenant:
-        """The seeded root admin, with API keys and `spares` users of its own account."""
-        api_key, secret = new_api_key(), new_api_key()
+    def _account_row(self, name: str, domain_id: int) -> Account:
         with self.tx() as db:
-            admin = db.get(User, ADMIN_USER_ID)
-            account = db.get(Account, ADMIN_ACCOUNT_ID)
-            assert admin is not None and account is not None
-            admin.api_key, admin.secret_key = api_key, self.secrets.encrypt(secret)
-            uuids = []
-            for i in range(spares):
-                spare = User(uuid=str(uuid.uuid4()), username=f"admin-spare{i}", password=None,
-                             account_id=ADMIN_ACCOUNT_ID, firstname="spare", lastname="admin",
-                             state="enabled", created=now())
-                db.add(spare)
-                db.flush()
-                uuids.append(spare.uuid or "")
-            return Tenant(account.id, account.uuid or "", "admin", account.domain_id, admin.id,
-                          admin.uuid or "", api_key, secret, uuids)
+            row = db.scalar(select(Account).where(Account.account_name == name,
+                                                  Account.domain_id == domain_id,
+                                                  Account.removed.is_(None)))
+            assert row is not None, name
+            return row
 
-    # --- webhooks ---------------------------------------------------------------------------
+    # --- webhooks -------------------------------------------------------------------------
 
-    def webhook(self, owner: Tenant, url: str, *, scope: str = "Local",
-                secret: str | None = None, state: str = "Enabled",
-                domain_id: int | None = None, name: str | None = None,
-                filters: Iterable[tuple[str, str, str]] = (), removed: bool = False) -> HookRef:
-        """A webhook row as createWebhook stores it; filters are (mode, matchtype, value)."""
+    def webhook(self, owner: Tenant, url: str, *, scope: str | None = None,
+                secret: str | None = None, state: str | None = None,
+                domain: DomainRef | None = None, name: str | None = None,
+                filters: Iterable[tuple[str, str, str]] = ()) -> HookRef:
+        """createWebhook by the root admin for `owner` (addWebhookFilter for each (mode,
+        matchtype, value))."""
+        params: dict[str, Any] = {"name": name or f"hook-{uuid.uuid4().hex[:8]}",
+                                  "payloadurl": url, "scope": scope, "secretkey": secret,
+                                  "state": state}
+        if owner.account_id != self.admin.account_id:
+            params.update(account=owner.name, domainid=owner.domain.uuid)
+        if domain is not None:
+            params["domainid"] = domain.uuid
+        body = self.api.ok("createWebhook", **params)["webhook"]
+        for mode, match_type, value in filters:
+            self.api.ok("addWebhookFilter", webhookid=body["id"], mode=mode,
+                        matchtype=match_type, value=value)
         with self.tx() as db:
-            row = Webhook(uuid=str(uuid.uuid4()), name=name or f"hook-{uuid.uuid4().hex[:6]}",
-                          description=None, state=state,
-                          domain_id=domain_id if domain_id is not None else owner.domain_id,
-                          account_id=owner.account_id, payload_url=url,
-                          secret_key=self.secrets.encrypt(secret) if secret else None,
-                          ssl_verification=False, scope=scope, created=now(),
-                          removed=now() if removed else None)
-            db.add(row)
-            db.flush()
-            for mode, match_type, value in filters:
-                db.add(WebhookFilter(uuid=str(uuid.uuid4()), webhook_id=row.id,
-                                     type="EventType", mode=mode, match_type=match_type,
-                                     value=value, created=now()))
-            return HookRef(row.id, row.uuid or "", row.name)
+            hook_id = db.scalar(select(Webhook.id).where(Webhook.uuid == body["id"]))
+        return HookRef(int(hook_id), body["id"], body["name"])
 
-    def set_webhook(self, hook: HookRef, **values: Any) -> None:
+    def delete_webhook(self, hook: HookRef) -> None:
+        self.api.ok("deleteWebhook", id=hook.uuid)
+
+    def baseline(self, *receivers: Receiver, timeout: float = 30.0) -> None:
+        """Let the set-up's own events be delivered, then count only later ones."""
+        self.settle(timeout)
         with self.tx() as db:
-            db.execute(update(Webhook).where(Webhook.id == hook.id).values(**values))
+            self.since = int(db.scalar(select(func.max(Event.id))) or 0)
+        for rx in receivers:
+            rx.reset()
 
-    # --- reading back -----------------------------------------------------------------------
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until nothing is left to fan out or deliver."""
+        deadline = time.monotonic() + timeout
+        while self.queued() != (0, 0):
+            assert time.monotonic() < deadline, f"still queued: {self.queued()}"
+            time.sleep(0.05)
+
+    # --- reading back (events after the baseline only) ------------------------------------
 
     def deliveries(self, hook: HookRef | None = None) -> list[WebhookDelivery]:
         with self.tx() as db:
-            stmt = select(WebhookDelivery).order_by(WebhookDelivery.id)
+            stmt = select(WebhookDelivery).where(WebhookDelivery.event_id > self.since)
             if hook is not None:
                 stmt = stmt.where(WebhookDelivery.webhook_id == hook.id)
-            return list(db.scalars(stmt))
+            return list(db.scalars(stmt.order_by(WebhookDelivery.id)))
 
     def delivery_count(self, hook: HookRef | None = None) -> int:
         with self.tx() as db:
-            stmt = select(func.count()).select_from(WebhookDelivery)
+            stmt = select(func.count()).select_from(WebhookDelivery).where(
+                WebhookDelivery.event_id > self.since)
             if hook is not None:
                 stmt = stmt.where(WebhookDelivery.webhook_id == hook.id)
             return int(db.scalar(stmt) or 0)
@@ -242,10 +306,10 @@ class Env:
 
     def events(self, event_type: str | None = None) -> list[Event]:
         with self.tx() as db:
-            stmt = select(Event).order_by(Event.id)
+            stmt = select(Event).where(Event.id > self.since)
             if event_type is not None:
                 stmt = stmt.where(Event.type == event_type)
-            return list(db.scalars(stmt))
+            return list(db.scalars(stmt.order_by(Event.id)))
 
     def event(self, event_id: int) -> Event:
         with self.tx() as db:
@@ -254,7 +318,7 @@ class Env:
             return row
 
     def queued(self) -> tuple[int, int]:
-        """(events awaiting fan-out, jobs awaiting delivery)."""
+        """(events awaiting fan-out, jobs awaiting delivery), whenever recorded."""
         with self.tx() as db:
             inbox = db.scalar(select(func.count()).select_from(WebhookDispatchEvent))
             jobs = db.scalar(select(func.count()).select_from(WebhookDispatchJob))
@@ -263,9 +327,10 @@ class Env:
     def rows_per_pair(self) -> dict[tuple[int, int], int]:
         """History rows per (event id, webhook id)."""
         with self.tx() as db:
-            rows = db.execute(select(WebhookDelivery.event_id, WebhookDelivery.webhook_id,
-                                     func.count()).group_by(WebhookDelivery.event_id,
-                                                            WebhookDelivery.webhook_id))
+            rows = db.execute(
+                select(WebhookDelivery.event_id, WebhookDelivery.webhook_id, func.count())
+                .where(WebhookDelivery.event_id > self.since)
+                .group_by(WebhookDelivery.event_id, WebhookDelivery.webhook_id))
             return {(e, w): int(n) for e, w, n in rows}
 
     def run(self, fn: Callable[[Session], Any]) -> Any:
@@ -293,18 +358,14 @@ class HttpTransport:
         self.session = requests.Session()
 
     def get(self, path: str) -> _Response:
-        return _Response(self.session.get(self.base + path, timeout=30))
+        return _Response(self.session.get(self.base + path, timeout=60))
 
     def post(self, path: str, data: str, content_type: str) -> _Response:
-        return _Response(self.session.post(self.base + path, data=data, timeout=30,
+        return _Response(self.session.post(self.base + path, data=data, timeout=60,
                                            headers={"Content-Type": content_type}))
 
     def close(self) -> None:
         self.session.close()
-
-
-def client(server: RunningServer, who: Tenant) -> ApiClient:
-    return ApiClient(HttpTransport(server.base), who.api_key, who.secret)
 
 
 def make_event(api: ApiClient, who: Tenant, spare: int = 0) -> None:
@@ -312,22 +373,20 @@ def make_event(api: ApiClient, who: Tenant, spare: int = 0) -> None:
     api.ok("registerUserKeys", id=who.spare_user_uuids[spare])
 
 
-def make_events(server: RunningServer, who: Tenant, count: int, threads: int = 4,
+def make_events(env: Env, server: RunningServer, who: Tenant, count: int, threads: int = 4,
                 first_spare: int = 0) -> None:
-    """`count` events of `who`'s account, made by `threads` parallel API clients (each
-    re-registering the keys of its own spare user, from `first_spare` on)."""
+    """`count` events of `who`'s account through `server`, made by `threads` parallel API
+    clients (each re-registering the keys of its own spare user, from `first_spare` on)."""
     assert first_spare + threads <= len(who.spare_user_uuids)
     errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        api = client(server, who)
+        api = env.client(who, server)
         try:
             for _ in range(k, count, threads):
                 make_event(api, who, spare=first_spare + k)
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
-        finally:
-            api.http.close()
 
     workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
     for t in workers:
@@ -338,13 +397,11 @@ def make_events(server: RunningServer, who: Tenant, count: int, threads: int = 4
         raise errors[0]
 
 
-def login(server: RunningServer, username: str, domain: DomainRef | None = None) -> None:
+def login(server: RunningServer, who: Tenant) -> None:
     """One USER.LOGIN event of the user's account."""
-    data = {"command": "login", "username": username, "password": "password",
-            "response": "json"}
-    if domain is not None:
-        data["domainId"] = domain.uuid
-    resp = requests.post(server.url, data=data, timeout=30)
+    data = {"command": "login", "username": who.name, "password": PASSWORD,
+            "domainId": who.domain.uuid, "response": "json"}
+    resp = requests.post(server.url, data=data, timeout=60)
     assert resp.status_code == 200, resp.text
 
 

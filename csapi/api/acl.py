@@ -156,7 +156,9 @@ class Visibility:
             stmt = stmt.where(account_col.in_(self.account_ids))
         if self.domain_path is not None:
             if self.recursive:
-                sub = select(Domain.id).where(Domain.path.startswith(self.domain_path))
+                # autoescape: a `_` or `%` in a domain name must not widen the subtree.
+                sub = select(Domain.id).where(
+                    Domain.path.startswith(self.domain_path, autoescape=True))
                 stmt = stmt.where(domain_col.in_(sub))
             else:
                 stmt = stmt.where(domain_col == self.domain_id)
@@ -188,7 +190,7 @@ def accessible_project_accounts(ctx: CallContext) -> set[int]:
         pass
     elif ctx.is_domain_admin:
         stmt = stmt.where(Project.domain_id.in_(
-            select(Domain.id).where(Domain.path.startswith(ctx.domain.path))
+            select(Domain.id).where(Domain.path.startswith(ctx.domain.path, autoescape=True))
         ))
     else:
         stmt = stmt.where(Project.project_account_id.in_(

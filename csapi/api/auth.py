@@ -40,7 +40,8 @@ def _find_domain(db: Any, raw: dict[str, str]) -> Domain:
     else:
         domain = db.scalar(select(Domain).where(Domain.path == (path or "/")))
     if domain is None or domain.removed is not None:
-        raise ApiError(ACCOUNT_ERROR, f"Unable to find the domain from the path {path}", None)
+        shown = "null" if path is None else path  # (Java prints a missing path as null)
+        raise ApiError(ACCOUNT_ERROR, f"Unable to find the domain from the path {shown}", None)
     return domain
 
 

@@ -61,9 +61,11 @@ class Request:
         self.command_name: str | None = None
 
     def read_form(self) -> None:
-        """Merge in a form body (query values win), as the servlet's parameter map does."""
+        """Merge in a form body (query values win), as the servlet's parameter map does:
+        only a POST's `application/x-www-form-urlencoded` body holds parameters."""
         form: list[tuple[str, str]] = []
-        if (request.mimetype or "") == "application/x-www-form-urlencoded":
+        if (request.method == "POST"
+                and (request.mimetype or "") == "application/x-www-form-urlencoded"):
             form = paramlib.split_query(request.get_data(cache=False))
         self.raw = paramlib.merge(form, self.query)
         self.as_json = _wants_json(self.raw)
@@ -107,8 +109,11 @@ def error_response(exc: ApiError, envelope: str, as_json: bool) -> Response:
 
 
 def envelope_for(name: str | None) -> str:
-    if name and (name in REGISTRY or name in LOGIN_COMMANDS):
-        return REGISTRY[name].response_name if name in REGISTRY else name.lower() + "response"
+    """The command's response name; `errorresponse` when there is no such command."""
+    if name in REGISTRY:
+        return REGISTRY[name].response_name
+    if name in LOGIN_COMMANDS:
+        return name.lower() + "response"
     return "errorresponse"
 
 
@@ -285,8 +290,10 @@ def run_command(state: Any, req: Request, envelope: str, *, user_id: int,
             body, job_id = executor.submit_job(ctx, command, p)
         else:
             body = executor.run_sync(ctx, command, p)
+        # Rendered before the commit: an answer that cannot be written changes nothing.
+        resp = respond(envelope, body, req.as_json)
         pending = ctx.pending_events
     state.bus.publish(pending)
     if job_id is not None:
         executor.start_job(state, job_id)
-    return respond(envelope, body, req.as_json)
+    return resp

@@ -282,7 +282,7 @@ def list_accounts(ctx: CallContext, p: Params) -> ListResult:
     if domain is not None:
         if recursive:
             stmt = stmt.where(Account.domain_id.in_(
-                select(Domain.id).where(Domain.path.startswith(domain.path))))
+                select(Domain.id).where(Domain.path.startswith(domain.path, autoescape=True))))
         else:
             stmt = stmt.where(Account.domain_id == domain.id)
     if name is not None:

@@ -148,7 +148,7 @@ def list_domains(ctx: CallContext, p: Params) -> ListResult:
     elif not ctx.is_root_admin:
         # Non-root callers are pinned to their own domain; listall widens it to the subtree.
         if p["listall"]:
-            stmt = stmt.where(Domain.path.startswith(ctx.domain.path))
+            stmt = stmt.where(Domain.path.startswith(ctx.domain.path, autoescape=True))
         else:
             stmt = stmt.where(Domain.id == ctx.domain.id)
     if p["level"] is not None:
@@ -185,7 +185,8 @@ def list_domain_children(ctx: CallContext, p: Params) -> ListResult:
         check_domain_access(ctx, parent)
     stmt = select(Domain).where(Domain.removed.is_(None), Domain.state == "Active")
     if p["isrecursive"] and not p["listall"]:
-        stmt = stmt.where(Domain.path.startswith(parent.path), Domain.path != parent.path)
+        stmt = stmt.where(Domain.path.startswith(parent.path, autoescape=True),
+                          Domain.path != parent.path)
     else:
         stmt = stmt.where(Domain.parent == parent.id)
     if p["name"] is not None:
@@ -225,7 +226,7 @@ def update_domain(ctx: CallContext, p: Params) -> dict[str, Any]:
                                 for d in _sibling_named(ctx, name, domain.parent)):
         raise ApiError(PARAM_ERROR, f"Failed to update specified domain id with name '{name}' "
                        "since it already exists in the system", CS_INVALID_PARAMETER,
-                       uuids=[{"uuid": domain.uuid, "description": "domainId"}])
+                       uuids=[{"uuid": domain.uuid or "", "description": "domainId"}])
     network = p["networkdomain"]
     if network and not tenancy.valid_network_domain(network):
         raise InvalidParameterValue(tenancy.NETWORK_DOMAIN_TEXT)
@@ -242,7 +243,8 @@ def rename(ctx: CallContext, domain: Domain, name: str) -> None:
     old = domain.path
     new = old[: old.rstrip("/").rfind("/") + 1] + name + "/"
     descendants = ctx.db.scalars(select(Domain).where(
-        Domain.path.startswith(old), Domain.id != domain.id, Domain.removed.is_(None)))
+        Domain.path.startswith(old, autoescape=True), Domain.id != domain.id,
+        Domain.removed.is_(None)))
     for child in list(descendants):
         child.path = new + child.path[len(old):]
     domain.name = name

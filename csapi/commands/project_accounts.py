@@ -32,6 +32,7 @@ from csapi.commands.projects import (
     member_row,
     role_type,
     set_resource,
+    submitted,
     with_project_uuid,
 )
 from csapi.commands.views import USER, domain_path, user_view
@@ -71,6 +72,29 @@ def member_view(db: Any, member: ProjectAccount, project: Project) -> dict[str, 
     }
 
 
+def _submit(ctx: CallContext, p: Params, spec: EventSpec, scheduled: str) -> Project:
+    # The commands' getEntityOwnerId looks the project up when the job is queued.
+    project: Project = p["projectid"]
+    if project.removed is not None:
+        raise with_project_uuid(InvalidParameterValue(
+            "Unable to find project with specified id"), project)
+    return submitted(ctx, project, spec, scheduled.replace("{project}", str(project.id)),
+                     f"Project id: {project.id}; accountName {p['account']}")
+
+
+def submit_add(ctx: CallContext, p: Params) -> Project:
+    if p["account"] is None and p["email"] is not None:
+        return _submit(ctx, p, ADD_ACCOUNT, f"Sending invitation to email {p['email']} to join "
+                       "project: {project}")
+    return _submit(ctx, p, ADD_ACCOUNT, f"Adding account {p['account']} to project: "
+                   "{project}")
+
+
+def submit_remove(ctx: CallContext, p: Params) -> Project:
+    return _submit(ctx, p, REMOVE_ACCOUNT, f"Removing account {p['account']} from project: "
+                   "{project}")
+
+
 @command(
     "addAccountToProject",
     description="Adds account to a project",
@@ -87,6 +111,7 @@ def member_view(db: Any, member: ProjectAccount, project: Project) -> dict[str, 
     kind=Kind.ASYNC,
     event=ADD_ACCOUNT,
     instance_type="Project",
+    create=submit_add,
     since="3.0.0",
 )
 def add_account_to_project(ctx: CallContext, p: Params) -> SuccessResult:
@@ -120,17 +145,15 @@ def add_account_to_project(ctx: CallContext, p: Params) -> SuccessResult:
         ctx.db.add(ProjectAccount(account_id=account.id, account_role=role,
                                   project_account_id=project.project_account_id,
                                   project_id=project.id, created=now()))
-    _member_event(ctx, project, ADD_ACCOUNT, p["account"])
+    _member_event(ctx, project)
     return SuccessResult()
 
 
-def _member_event(ctx: CallContext, project: Project, spec: EventSpec, name: str) -> None:
-    # The manager runs with the project in its CallContext: the event belongs to the project.
+def _member_event(ctx: CallContext, project: Project) -> None:
+    # The manager runs with the project in its CallContext: its Completed event belongs to
+    # the project's account.
     set_resource(ctx, project)
-    ctx.event_details.update(
-        account=ctx.db.get(Account, project.project_account_id),
-        completed=f"Successfully completed {spec.description}. Project id: {project.id}; "
-        f"accountName {name}")
+    ctx.event_details["account"] = ctx.db.get(Account, project.project_account_id)
 
 
 @command(
@@ -145,6 +168,7 @@ def _member_event(ctx: CallContext, project: Project, spec: EventSpec, name: str
     kind=Kind.ASYNC,
     event=REMOVE_ACCOUNT,
     instance_type="Project",
+    create=submit_remove,
     since="3.0.0",
 )
 def delete_account_from_project(ctx: CallContext, p: Params) -> SuccessResult:
@@ -174,7 +198,7 @@ def delete_account_from_project(ctx: CallContext, p: Params) -> SuccessResult:
     for row in ctx.db.scalars(select(ProjectAccount).where(
             ProjectAccount.project_id == project.id, ProjectAccount.account_id == account.id)):
         ctx.db.delete(row)
-    _member_event(ctx, project, REMOVE_ACCOUNT, name)
+    _member_event(ctx, project)
     return SuccessResult()
 
 

@@ -7,7 +7,6 @@ ModifyProject) takes a project Admin, a domain admin of its domain or the root a
 
 from __future__ import annotations
 
-import dataclasses
 import uuid as uuidlib
 from typing import Any
 
@@ -172,6 +171,19 @@ def set_resource(ctx: CallContext, project: Project) -> None:
                              resource_uuid=project.uuid)
 
 
+def submitted(ctx: CallContext, project: Project, spec: EventSpec, scheduled: str,
+              details: str) -> Project:
+    """The submission phase of an async project command: CloudStack's Scheduled event carries
+    the command's description, the manager's Started/Completed/Error events its annotation's
+    description plus the command's event details."""
+    set_resource(ctx, project)
+    described = f"{spec.description}. {details}"
+    ctx.event_details.update(
+        description=scheduled, started=described[:1].upper() + described[1:],
+        completed=f"Successfully completed {described}", failed=f"Error while {described}")
+    return project
+
+
 # --- createProject / listProjects -------------------------------------------------------------
 
 def create_project_entity(ctx: CallContext, p: Params) -> Project:
@@ -253,8 +265,7 @@ def create_project(ctx: CallContext, p: Params) -> dict[str, Any]:
     "listProjects",
     description="Lists projects and provides detailed information for listed projects",
     params=[
-        *(dataclasses.replace(p, entity=Domain) if p.name == "domainid" else p
-          for p in ACL_LIST_PARAMS),
+        *ACL_LIST_PARAMS,
         Param("id", "uuid", description="list projects by project ID", entity=Project),
         Param("name", description="list projects by name"),
         Param("displaytext", description="list projects by display text"),
@@ -321,6 +332,19 @@ def list_projects(ctx: CallContext, p: Params) -> ListResult:
 
 # --- updateProject / deleteProject ------------------------------------------------------------
 
+def submit_update(ctx: CallContext, p: Params) -> Project:
+    # The command's getEntityOwnerId looks the project up when the job is queued.
+    project = live_project(p["id"], f"Unable to find project by id {p['id'].id}")
+    return submitted(ctx, project, UPDATE, f"Updating project: {project.id}",
+                     f"Project id: {project.id}")
+
+
+def submit_delete(ctx: CallContext, p: Params) -> Project:
+    project = live_project(p["id"], f"Unable to find project by id {p['id'].id}")
+    return submitted(ctx, project, DELETE, f"Deleting project: {project.id}",
+                     f"Project Id: {project.id}")
+
+
 @command(
     "updateProject",
     description="Updates a project",
@@ -343,6 +367,7 @@ def list_projects(ctx: CallContext, p: Params) -> ListResult:
     kind=Kind.ASYNC,
     event=UPDATE,
     instance_type="Project",
+    create=submit_update,
     since="3.0.0",
 )
 def update_project(ctx: CallContext, p: Params) -> dict[str, Any]:
@@ -379,9 +404,6 @@ def update_project(ctx: CallContext, p: Params) -> dict[str, Any]:
             member.account_role = new_role or "Regular"
     elif p["userid"] is not None and not swap:
         _set_user_role(ctx, project, p["userid"], new_role or "Regular")
-    set_resource(ctx, project)
-    ctx.event_details["completed"] = ("Successfully completed updating project. "
-                                      f"Project id: {project.id}")
     return project_view(ctx.db, project)
 
 
@@ -422,6 +444,7 @@ def _swap_owner(ctx: CallContext, project: Project, future: ProjectAccount) -> N
     kind=Kind.ASYNC,
     event=DELETE,
     instance_type="Project",
+    create=submit_delete,
     since="3.0.0",
 )
 def delete_project(ctx: CallContext, p: Params) -> SuccessResult:
@@ -449,7 +472,4 @@ def delete_project(ctx: CallContext, p: Params) -> SuccessResult:
     if account is not None:
         account.removed = removed
     project.removed = removed
-    set_resource(ctx, project)
-    ctx.event_details["completed"] = ("Successfully completed deleting project. "
-                                      f"Project Id: {project.id}")
     return SuccessResult()

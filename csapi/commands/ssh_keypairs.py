@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import uuid as uuidlib
 import warnings
@@ -71,12 +70,6 @@ OWNER_PARAMS = (
     Param("projectid", "uuid", description="an optional project for the ssh key",
           entity=Project, related="listProjects"),
 )
-
-
-# The shared declarations leave `domainid`/`projectid` unresolved; resolve them to rows here.
-LIST_OWNER_PARAMS = tuple(
-    dataclasses.replace(p, entity=Domain) if p.name == "domainid" else p
-    for p in ACL_LIST_PARAMS) + (dataclasses.replace(PROJECT_PARAM, entity=Project),)
 
 
 def fingerprint(public_key: str) -> str:
@@ -210,7 +203,8 @@ def register_ssh_key_pair(ctx: CallContext, p: Params) -> dict[str, Any]:
     "listSSHKeyPairs",
     description="List registered keypairs",
     params=[
-        *LIST_OWNER_PARAMS,
+        *ACL_LIST_PARAMS,
+        PROJECT_PARAM,
         Param("id", "uuid", description="the ID of the ssh keypair", entity=SSHKeyPair,
               since="4.17"),
         Param("name", description="A key pair name to look for"),

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from csapi import settings
 from csapi.api.acl import rule_matches
 from csapi.api.context import TYPE_ADMIN, TYPE_PROJECT, CallContext
-from csapi.api.errors import InvalidParameterValue, PermissionDenied
+from csapi.api.errors import PermissionDenied
 from csapi.api.registry import REGISTRY
 from csapi.db.models import (
     Account,
@@ -263,7 +263,7 @@ def cleanup_domain(db: Session, domain: Domain) -> None:
     """DomainManagerImpl.cleanupDomain: the domain and its sub-domains go inactive, sub-domains
     are cleaned first, then every account (a project account by deleting its project), then
     the domain itself is removed."""
-    db.execute(update(Domain).where(Domain.path.startswith(domain.path),
+    db.execute(update(Domain).where(Domain.path.startswith(domain.path, autoescape=True),
                                     Domain.removed.is_(None)).values(state="Inactive"))
     db.flush()
     children = db.scalars(select(Domain).where(Domain.parent == domain.id,
@@ -298,13 +298,3 @@ def accounts_needing_cleanup(db: Session, domain: Domain) -> int:
         Account.domain_id == domain.id, Account.removed.is_not(None),
         Account.cleanup_needed.is_(True))) or 0)
 
-
-def not_found_in_domain(db: Session, domain: Domain | None) -> str:
-    return java(domain.name if domain is not None else None)
-
-
-def require_account(db: Session, account_id: int) -> Account:
-    account = db.get(Account, account_id)
-    if account is None:
-        raise InvalidParameterValue(f"unable to find user account {account_id}")
-    return account

@@ -159,8 +159,9 @@ def list_users(ctx: CallContext, p: Params) -> ListResult:
     vis = visibility(ctx, account=p["account"], domain=p["domainid"],
                      isrecursive=p["isrecursive"], listall=p["listall"],
                      id_given=target is not None)
-    stmt = select(User, Account).join(Account, Account.id == User.account_id).where(
-        User.removed.is_(None), Account.removed.is_(None))
+    stmt: Any = select(User, Account).join(
+        Account, Account.id == User.account_id).where(User.removed.is_(None),
+                                                      Account.removed.is_(None))
     stmt = vis.apply(stmt, User.account_id, Account.domain_id)
     if target is not None:
         stmt = stmt.where(User.id == target.id, User.id != tenancy.SYSTEM_USER_ID)

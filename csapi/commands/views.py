@@ -150,7 +150,7 @@ def _administered_projects(db: Session, account_id: int) -> int:
 def _domain_projects(db: Session, domain: Domain) -> int:
     return int(db.scalar(
         select(func.count()).select_from(Project).join(Domain, Domain.id == Project.domain_id)
-        .where(Project.removed.is_(None), Domain.path.startswith(domain.path))
+        .where(Project.removed.is_(None), Domain.path.startswith(domain.path, autoescape=True))
     ) or 0)
 
 
@@ -258,8 +258,7 @@ def user_view(db: Session, user: User, account: Account | None = None,
     }
 
 
-def _details(db: Session, model: type[AccountDetail] | type[DomainDetail],
-             owner_col: Any, owner_id: int) -> dict[str, str] | None:
+def _details(db: Session, model: Any, owner_col: Any, owner_id: int) -> dict[str, str] | None:
     rows = db.scalars(select(model).where(owner_col == owner_id).order_by(model.id))
     found = {row.name: row.value for row in rows}
     return found or None

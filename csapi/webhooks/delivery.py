@@ -289,13 +289,15 @@ def execute_now(
         "webhookname": webhook.name if webhook is not None else "Test",
         **_ms_fields(db, ctx.state.msid),
         "headers": outcome.headers, "payload": body_text, "success": outcome.success,
-        "response": outcome.response, "startdate": outcome.start, "enddate": outcome.end,
+        "response": queue.fit_text(outcome.response), "startdate": outcome.start,
+        "enddate": outcome.end,
     }
     if delivery is not None:
         row = WebhookDelivery(
             uuid=view["id"], event_id=delivery.event_id, webhook_id=delivery.webhook_id,
-            mshost_msid=ctx.state.msid, headers=outcome.headers, payload=body_text,
-            success=outcome.success, response=outcome.response, start_time=outcome.start,
+            mshost_msid=ctx.state.msid, headers=queue.fit_text(outcome.headers),
+            payload=body_text, success=outcome.success,
+            response=queue.fit_text(outcome.response), start_time=outcome.start,
             end_time=outcome.end)
         db.add(row)
         db.flush()

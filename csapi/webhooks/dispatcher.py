@@ -30,6 +30,11 @@ SWEEP_GRACE = queue.timedelta(seconds=5)
 # At most this share of the pool works for one webhook, so one slow receiver can't starve
 # the others.
 PER_WEBHOOK_SHARE = 0.5
+# Fresh events fanned out per transaction.
+FAN_OUT_BATCH = 50
+# A job that fails for a reason of ours (not the receiver's) waits 5 s, 10 s, ... up to 5 min.
+PUT_ASIDE_BASE = 5.0
+PUT_ASIDE_MAX = 300.0
 # Workers only ever used for webhooks below their share (see _claim_and_run); none in pools
 # too small to spare one.
 RESERVED_WORKERS = 1
@@ -49,6 +54,7 @@ class Dispatcher:
         self.wake = gevent.event.Event()
         self.running = False
         self.orphans = False  # jobs may be held here that no worker runs
+        self.failures: Counter[int] = Counter()  # job id -> unexpected failures here
         self.greenlets: list[gevent.Greenlet] = []
 
     # --- life cycle ------------------------------------------------------------------------
@@ -131,11 +137,20 @@ class Dispatcher:
             log.info("handed back %d webhook jobs no worker was running", released)
 
     def _fan_out_fresh(self) -> None:
-        while self.fresh_events:
-            event_id = self.fresh_events[0]
+        """Fan out the events that arrived since the last round, a batch per transaction.
+        Events arriving meanwhile wait for the next round: under a steady stream of events
+        the loop must still get to claiming and delivering."""
+        pending = len(self.fresh_events)
+        while pending > 0:
+            batch = [self.fresh_events[i] for i in range(min(pending, FAN_OUT_BATCH))]
             with transaction(self.state.sessions) as db:
-                queue.fan_out_event(db, event_id)
-            self.fresh_events.popleft()  # only once its jobs are committed
+                for event_id in batch:
+                    queue.fan_out_event(db, event_id)
+            for _ in batch:
+                self.fresh_events.popleft()  # only once their jobs are committed
+            pending -= len(batch)
+        if self.fresh_events:
+            self.wake.set()
 
     def _claim_and_run(self) -> None:
         claimed_any = False
@@ -183,9 +198,9 @@ class Dispatcher:
         due_in = None
         try:
             due_in = delivery.run_job(self.state, job, keep_going=lambda: self.running)
-        except Exception:  # noqa: BLE001 - hand it back (next round), else its lease expires
+        except Exception as exc:  # noqa: BLE001 - the job must not be lost, nor spin
             log.exception("webhook job %s failed unexpectedly", job.id)
-            self.orphans = True
+            due_in = self._put_aside(job, exc)
         finally:
             self.inflight.discard(job.id)
             self.busy[job.webhook_id] -= 1
@@ -197,6 +212,23 @@ class Dispatcher:
             # (Refresh the loop's cached clock first, or the timer fires early.)
             gevent.get_hub().loop.update_now()
             gevent.spawn_later(due_in + 0.02, self.wake.set)
+
+
+    def _put_aside(self, job: queue.ClaimedJob, exc: Exception) -> float | None:
+        """Hand a job that failed for a reason of ours back for a later try, later each time
+        it fails again (it would otherwise be re-sent in a tight loop); if even that fails,
+        the next round hands it back."""
+        self.failures[job.id] += 1
+        delay = min(PUT_ASIDE_MAX, PUT_ASIDE_BASE * 2 ** (self.failures[job.id] - 1))
+        try:
+            with transaction(self.state.sessions) as db:
+                queue.retry_later(db, job, self.state.msid, attempts=job.attempts,
+                                  delay=delay, response=f"Failed due to : {type(exc).__name__}",
+                                  start=job.last_start or queue.utcnow())
+            return delay
+        except Exception:  # noqa: BLE001 - e.g. the database is still away
+            self.orphans = True
+            return None
 
 
 def factory(state: Any) -> Dispatcher:

@@ -25,6 +25,16 @@ from csapi.db.models import (
 from csapi.webhooks.matching import matching_webhooks
 
 CLAIM_LEASE = timedelta(seconds=60)
+# MySQL/MariaDB TEXT holds 65,535 bytes; longer values are refused, not cut.
+TEXT_BYTES = 65535
+
+
+def fit_text(value: str, limit: int = TEXT_BYTES) -> str:
+    """`value` cut to at most `limit` UTF-8 bytes, never inside a character."""
+    raw = value.encode("utf-8")
+    if len(raw) <= limit:
+        return value
+    return raw[:limit].decode("utf-8", errors="ignore")
 
 
 def utcnow() -> datetime:
@@ -123,8 +133,8 @@ def complete(db: Session, job: ClaimedJob, msid: int, *, headers: str, success: 
         return False
     db.add(WebhookDelivery(
         uuid=str(uuidlib.uuid4()), event_id=job.event_id, webhook_id=job.webhook_id,
-        mshost_msid=msid, headers=headers, payload=job.payload, success=success,
-        response=response, start_time=start, end_time=end))
+        mshost_msid=msid, headers=fit_text(headers), payload=job.payload, success=success,
+        response=fit_text(response), start_time=start, end_time=end))
     return True
 
 
@@ -147,7 +157,7 @@ def retry_later(db: Session, job: ClaimedJob, msid: int, *, attempts: int, delay
     db.execute(update(WebhookDispatchJob).where(
         WebhookDispatchJob.id == job.id, WebhookDispatchJob.claimed_by == msid,
     ).values(attempts=attempts, next_attempt=due, claimed_by=None, lease_until=None,
-             last_response=response, last_start=start))
+             last_response=fit_text(response), last_start=start))
     return due
 
 

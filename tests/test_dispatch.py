@@ -312,24 +312,25 @@ def test_tries_and_timeout_are_read_from_the_webhooks_domain(
     env.set_domain(two, {"webhook.delivery.tries": "2"})
     env.set_domain(quick, {"webhook.delivery.timeout": "1", "webhook.delivery.tries": "2"})
     owners = {
+        "quick": env.tenant("tq", quick),
         "three": env.tenant("t3", three),
         "two": env.tenant("t2", two),
         "global": env.tenant("tg"),
-        "quick": env.tenant("tq", quick),
         "patient": env.tenant("tp"),
     }
     rxs = {
+        "quick": receivers(default=sleep(3)),
         "three": receivers(per_event=fail_then_ok(2)),
         "two": receivers(per_event=fail_then_ok(2)),
         "global": receivers(per_event=fail_then_ok(2)),
-        "quick": receivers(default=sleep(3)),
         "patient": receivers(default=sleep(2)),
     }
     hooks = {name: env.webhook(owners[name], rxs[name].url) for name in owners}
     env.baseline(*rxs.values())
+    clients = {name: env.client(who) for name, who in owners.items()}
     started = time.monotonic()
-    for who in owners.values():
-        make_event(env.client(who), who)
+    for name, who in owners.items():  # "quick" first
+        make_event(clients[name], who)
     quick_rows = env.wait_deliveries(1, hooks["quick"], timeout=10)
     quick_elapsed = time.monotonic() - started
     env.wait_deliveries(len(hooks), timeout=15)
@@ -350,7 +351,7 @@ def test_tries_and_timeout_are_read_from_the_webhooks_domain(
     check("quick", False, 2, "Failed due to : Read timed out (1 s)")
     check("patient", True, 1, processed_text(uuid_of["patient"]))
     # Two tries of one second each, not the global five.
-    assert quick_elapsed < 2 * 1 + 2.0, quick_elapsed
+    assert quick_elapsed < 2 * 1 + 1.5, quick_elapsed
     [row] = quick_rows
     assert timedelta(seconds=0.9) <= row.end_time - row.start_time <= timedelta(seconds=1.8)
 
@@ -383,7 +384,7 @@ def test_backoff_spaces_the_tries_without_holding_a_worker(
     gaps = [b.received - a.received for a, b in zip(tries, tries[1:], strict=False)]
     # backoff x 2^(n-1) with +/-20% jitter: 0.8-1.2 s, then 1.6-2.4 s; due times are whole
     # seconds (what MySQL stores), so up to 1 s more, plus dispatch latency.
-    assert 0.8 <= gaps[0] <= 2.5, gaps
+    assert 0.8 <= gaps[0] <= 2.6, gaps
     assert 1.6 <= gaps[1] <= 3.5, gaps
     assert len({r.event_id for r in tries}) == 1
     row = only_row(env, hook_retry)
@@ -411,7 +412,7 @@ def test_a_receiver_that_never_answers_does_not_hold_up_a_fast_one(
         time.sleep(0.25)
     # Meanwhile the slow receiver has jobs waiting on 2 x 2 s timeouts.
     assert rx_slow.count >= 2
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < 1.5, latencies
     assert len(env.deliveries(fast)) == 12
 
 

@@ -454,3 +454,14 @@ def test_factory_projects_work_with_the_commands(app, state, alice, bob) -> None
     body = bob.client.ok("listProjects")
     assert body["project"][0]["id"] == project_uuid
     assert body["project"][0]["owner"] == [{"account": "alice"}]
+
+
+def test_projectid_minus_one_names_no_project(alice, state) -> None:
+    jobs = _jobs(state)
+    alice.client.fails("addAccountToProject", 431, "Unable to find project with specified id",
+                       projectid=-1, account="bob")
+    alice.client.fails("deleteAccountFromProject", 431, "Unable to find project with specified "
+                       "id", projectid=-1, account="bob")
+    alice.client.fails("listProjectAccounts", 431, "Unable to find the project id=-1",
+                       projectid=-1)
+    assert _jobs(state) == jobs

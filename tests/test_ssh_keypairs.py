@@ -344,3 +344,12 @@ def test_delete(admin, alice, bob, state) -> None:
     alice.client.ok("createSSHKeyPair", name="k")
     assert alice.client.ok("deleteSSHKeyPair", name="k") == {"success": True}
     assert pairs_and_events(state) == (0, 0)
+
+
+def test_projectid_minus_one_owns_nothing(alice, state) -> None:
+    alice.client.fails("createSSHKeyPair", 431, "Unable to find project by id=-1", name="x",
+                       projectid=-1)
+    alice.client.fails("registerSSHKeyPair", 431, "Unable to find project by id=-1", name="x",
+                       publickey=RSA_KEY, projectid=-1)
+    assert alice.client.ok("listSSHKeyPairs", projectid=-1) == {}
+    assert pairs_and_events(state) == (0, 0)

@@ -254,7 +254,7 @@ def finalize_owner(
     ctx: CallContext,
     account: str | None = None,
     domain: Domain | None = None,
-    project: Project | None = None,
+    project: Project | int | None = None,
 ) -> Account:
     """AccountManagerImpl.finalizeOwner: the account a created resource belongs to, from the
     `account`+`domainid` or `projectid` parameters (else the caller). Texts name internal
@@ -265,8 +265,10 @@ def finalize_owner(
     if account and domain is not None and project is not None:
         raise InvalidParameterValue("ProjectId and account/domainId can't be specified together")
     if project is not None:
-        if project.removed is not None:
-            raise InvalidParameterValue(f"Unable to find project by id={project.id}")
+        # `projectid=-1` (all projects, for lists) names no project here.
+        if not isinstance(project, Project) or project.removed is not None:
+            raise InvalidParameterValue("Unable to find project by id="
+                                        f"{getattr(project, 'id', project)}")
         owner = ctx.db.get(Account, project.project_account_id)
         assert owner is not None
         if ctx.is_domain_admin:

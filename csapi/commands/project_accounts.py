@@ -72,12 +72,19 @@ def member_view(db: Any, member: ProjectAccount, project: Project) -> dict[str, 
     }
 
 
+def _project(p: Params) -> Project:
+    project = p["projectid"]
+    if not isinstance(project, Project) or project.removed is not None:
+        error = InvalidParameterValue("Unable to find project with specified id")
+        if isinstance(project, Project):
+            with_project_uuid(error, project)
+        raise error
+    return project
+
+
 def _submit(ctx: CallContext, p: Params, spec: EventSpec, scheduled: str) -> Project:
     # The commands' getEntityOwnerId looks the project up when the job is queued.
-    project: Project = p["projectid"]
-    if project.removed is not None:
-        raise with_project_uuid(InvalidParameterValue(
-            "Unable to find project with specified id"), project)
+    project = _project(p)
     return submitted(ctx, project, spec, scheduled.replace("{project}", str(project.id)),
                      f"Project id: {project.id}; accountName {p['account']}")
 
@@ -117,10 +124,7 @@ def submit_remove(ctx: CallContext, p: Params) -> Project:
 def add_account_to_project(ctx: CallContext, p: Params) -> SuccessResult:
     if p["account"] is None and p["email"] is None:
         raise InvalidParameterValue("Either accountName or email is required")
-    project: Project = p["projectid"]
-    if project.removed is not None:
-        raise with_project_uuid(InvalidParameterValue(
-            "Unable to find project with specified id"), project)
+    project = _project(p)
     role = role_type(p["roletype"], "Regular")
     if project.state != "Active":
         raise with_project_uuid(InvalidParameterValue(
@@ -172,10 +176,7 @@ def _member_event(ctx: CallContext, project: Project) -> None:
     since="3.0.0",
 )
 def delete_account_from_project(ctx: CallContext, p: Params) -> SuccessResult:
-    project: Project = p["projectid"]
-    if project.removed is not None:
-        raise with_project_uuid(InvalidParameterValue(
-            "Unable to find project with specified id"), project)
+    project = _project(p)
     name = p["account"]
     account = active_account(ctx, name, project.domain_id)
     if account is None:
@@ -220,7 +221,7 @@ def delete_account_from_project(ctx: CallContext, p: Params) -> SuccessResult:
     since="3.0.0",
 )
 def list_project_accounts(ctx: CallContext, p: Params) -> ListResult:
-    project = live_project(p["projectid"], f"Unable to find the project id={p['projectid'].id}")
+    project = live_project(p["projectid"], "Unable to find the project id={id}")
     admin = ctx.is_root_admin or ctx.is_domain_admin or ctx.account.type == 4
     if not admin and project_membership(ctx.db, project.project_account_id,
                                         ctx.account.id) is None:

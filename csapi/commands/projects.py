@@ -117,10 +117,11 @@ def with_project_uuid(error: InvalidParameterValue, project: Project) -> Invalid
     return error
 
 
-def live_project(project: Project | None, text: str) -> Project:
-    """Parameters resolve removed rows too; a removed project is not found."""
-    if project is None or project.removed is not None:
-        raise InvalidParameterValue(text)
+def live_project(project: Project | int | None, text: str) -> Project:
+    """Parameters resolve removed rows too; a removed project (or `projectid=-1`, which
+    names none) is not found. `{id}` in the text is the id asked for."""
+    if not isinstance(project, Project) or project.removed is not None:
+        raise InvalidParameterValue(text.replace("{id}", str(getattr(project, "id", project))))
     return project
 
 
@@ -334,13 +335,13 @@ def list_projects(ctx: CallContext, p: Params) -> ListResult:
 
 def submit_update(ctx: CallContext, p: Params) -> Project:
     # The command's getEntityOwnerId looks the project up when the job is queued.
-    project = live_project(p["id"], f"Unable to find project by id {p['id'].id}")
+    project = live_project(p["id"], "Unable to find project by id {id}")
     return submitted(ctx, project, UPDATE, f"Updating project: {project.id}",
                      f"Project id: {project.id}")
 
 
 def submit_delete(ctx: CallContext, p: Params) -> Project:
-    project = live_project(p["id"], f"Unable to find project by id {p['id'].id}")
+    project = live_project(p["id"], "Unable to find project by id {id}")
     return submitted(ctx, project, DELETE, f"Deleting project: {project.id}",
                      f"Project Id: {project.id}")
 
@@ -378,7 +379,7 @@ def update_project(ctx: CallContext, p: Params) -> dict[str, Any]:
                                     "update the user of the project")
     swap = p["swapowner"] is None or p["swapowner"]
     new_role = None if swap else role_type(p["roletype"], "Regular")
-    live_project(project, f"Unable to find the project id={project.id}")
+    live_project(project, "Unable to find the project id={id}")
     check_modify(ctx, project)
     if p["name"]:
         project.name = p["name"]
@@ -448,7 +449,7 @@ def _swap_owner(ctx: CallContext, project: Project, future: ProjectAccount) -> N
     since="3.0.0",
 )
 def delete_project(ctx: CallContext, p: Params) -> SuccessResult:
-    project = live_project(p["id"], f"Unable to find project by id {p['id'].id}")
+    project = live_project(p["id"], "Unable to find project by id {id}")
     check_modify(ctx, project)
     webhooks = list(ctx.db.scalars(select(Webhook).where(
         Webhook.account_id == project.project_account_id, Webhook.removed.is_(None))))

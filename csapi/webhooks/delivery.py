@@ -173,23 +173,27 @@ def _job_inputs(state: Any, job: queue.ClaimedJob
                 ) -> tuple[Target, DeliveryConfig, str, str, str] | None:
     def read(db: Session) -> tuple[Target, DeliveryConfig, str, str, str] | None:
         hook = db.get(Webhook, job.webhook_id)
-        event = db.get(Event, job.event_id)
+        event = db.execute(select(Event.uuid, Event.type, Account.uuid)
+                           .outerjoin(Account, Account.id == Event.account_id)
+                           .where(Event.id == job.event_id)).first()
         if hook is None or hook.removed is not None or event is None:
             queue.drop(db, job.id, state.msid)
             return None
-        owner = db.get(Account, event.account_id)
+        event_uuid, event_type, owner_uuid = event
         config = DeliveryConfig.for_domain(db, hook.domain_id)
-        # Long enough for every try left at this timeout; renewed before each try.
-        queue.extend_lease(db, job.id, state.msid, _lease_seconds(config))
+        if _lease_seconds(config) > queue.CLAIM_LEASE.total_seconds() - 15:
+            # The claim's lease may not cover a try at this timeout; renewed before each try.
+            queue.extend_lease(db, job.id, state.msid, _lease_seconds(config))
         target = Target(hook.payload_url or "", state.secrets.decrypt(hook.secret_key),
                         bool(hook.ssl_verification))
-        return target, config, event.uuid or "", event.type, owner.uuid if owner else ""
+        return target, config, event_uuid or "", event_type, owner_uuid or ""
 
     return _tx(state, read)
 
 
 def _lease_seconds(config: DeliveryConfig) -> float:
-    return config.timeout * 2 + 30
+    """Long enough for one try (renewed before the next) and the writes around it."""
+    return config.timeout + 30
 
 
 def run_job(state: Any, job: queue.ClaimedJob,

@@ -153,18 +153,16 @@ class Dispatcher:
             self.wake.set()
 
     def _claim_and_run(self) -> None:
-        claimed_any = False
+        passed_over = False  # due jobs were left alone because their webhook had its share
         # First the jobs of webhooks below their share of the pool ...
         for _ in range(3):
             free = self.size - len(self.inflight)
             if free <= 0 or not self.running:
                 break
             saturated = {w for w, n in self.busy.items() if n >= self.per_webhook}
+            passed_over = passed_over or bool(saturated)
             with transaction(self.state.sessions) as db:
                 jobs = queue.claim(db, self.state.msid, free, exclude_webhooks=saturated)
-            if not jobs:
-                break
-            claimed_any = True
             surplus = []
             for job in jobs:
                 if self.busy[job.webhook_id] >= self.per_webhook:
@@ -172,20 +170,23 @@ class Dispatcher:
                 else:
                     self._start(job)
             if surplus:
+                passed_over = True
                 with transaction(self.state.sessions) as db:
                     queue.release(db, surplus, self.state.msid)
+            if len(jobs) < free:
+                break  # nothing more is due for webhooks below their share
+        else:
+            if self.size - len(self.inflight) > 0:
+                self.wake.set()  # more may be due: another round soon
         # ... then, so that workers don't idle while work waits, anything due, but keeping
         # one worker free: a webhook over its share may be stuck on timeouts, and the next
         # event for another webhook must not wait behind it.
         free = self.size - len(self.inflight) - self.reserved
-        if free > 0 and self.running:
+        if passed_over and free > 0 and self.running:
             with transaction(self.state.sessions) as db:
                 jobs = queue.claim(db, self.state.msid, free)
             for job in jobs:
                 self._start(job)
-            claimed_any = claimed_any or bool(jobs)
-        if claimed_any and self.size - len(self.inflight) > 0:
-            self.wake.set()  # more may be due
 
     def _start(self, job: queue.ClaimedJob) -> None:
         if job.id in self.inflight:

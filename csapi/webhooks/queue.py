@@ -85,6 +85,11 @@ class ClaimedJob:
     last_start: datetime | None
 
 
+_CLAIMED = (WebhookDispatchJob.id, WebhookDispatchJob.event_id, WebhookDispatchJob.webhook_id,
+            WebhookDispatchJob.payload, WebhookDispatchJob.attempts,
+            WebhookDispatchJob.last_response, WebhookDispatchJob.last_start)
+
+
 def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: set[int] = frozenset(),
           ) -> list[ClaimedJob]:
     """Claim up to `limit` due jobs for this server."""
@@ -95,26 +100,26 @@ def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: set[int] = fr
         WebhookDispatchJob.next_attempt <= now,
         or_(WebhookDispatchJob.claimed_by.is_(None), WebhookDispatchJob.lease_until < now),
     )
-    stmt = select(WebhookDispatchJob.id).where(*due)
-    if exclude_webhooks:
-        stmt = stmt.where(WebhookDispatchJob.webhook_id.not_in(exclude_webhooks))
-    stmt = stmt.order_by(WebhookDispatchJob.next_attempt, WebhookDispatchJob.id).limit(limit)
-    sqlite = db.get_bind().dialect.name == "sqlite"
-    if not sqlite:
-        stmt = stmt.with_for_update(skip_locked=True)
-    ids = list(db.scalars(stmt))
-    if not ids:
-        return []
-    upd = update(WebhookDispatchJob).where(WebhookDispatchJob.id.in_(ids)).values(
-        claimed_by=msid, lease_until=now + CLAIM_LEASE)
-    if sqlite:
-        ids = list(db.scalars(upd.where(*due).returning(WebhookDispatchJob.id)))
+    order = (WebhookDispatchJob.next_attempt, WebhookDispatchJob.id)
+    excluded = ((WebhookDispatchJob.webhook_id.not_in(exclude_webhooks),)
+                if exclude_webhooks else ())
+    claimed = {"claimed_by": msid, "lease_until": now + CLAIM_LEASE}
+    if db.get_bind().dialect.name == "sqlite":
+        # Writers are serialized: the conditional UPDATE takes only what is still free.
+        ids = list(db.scalars(select(WebhookDispatchJob.id).where(*due, *excluded)
+                              .order_by(*order).limit(limit)))
+        if not ids:
+            return []
+        rows = db.execute(update(WebhookDispatchJob).where(
+            WebhookDispatchJob.id.in_(ids), *due).values(**claimed).returning(*_CLAIMED)).all()
     else:
-        db.execute(upd)
-    rows = db.scalars(select(WebhookDispatchJob).where(WebhookDispatchJob.id.in_(ids))
-                      .order_by(WebhookDispatchJob.id))
-    return [ClaimedJob(r.id, r.event_id, r.webhook_id, r.payload, r.attempts, r.last_response,
-                       r.last_start) for r in rows]
+        rows = db.execute(select(*_CLAIMED).where(*due, *excluded).order_by(*order)
+                          .limit(limit).with_for_update(skip_locked=True)).all()
+        if not rows:
+            return []
+        db.execute(update(WebhookDispatchJob).where(
+            WebhookDispatchJob.id.in_([r.id for r in rows])).values(**claimed))
+    return [ClaimedJob(*r) for r in sorted(rows, key=lambda r: r.id)]
 
 
 def extend_lease(db: Session, job_id: int, msid: int, seconds: float) -> bool:

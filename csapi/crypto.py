@@ -70,11 +70,7 @@ _ITERATIONS = 100_000
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, _ITERATIONS)
-    return "pbkdf2:{}:{}:{}".format(
-        _ITERATIONS,
-        base64.b64encode(salt).decode(),
-        base64.b64encode(digest).decode(),
-    )
+    return f"pbkdf2:{_ITERATIONS}:{base64.b64encode(salt).decode()}:{base64.b64encode(digest).decode()}"
 
 
 def check_password(password: str, stored: str | None) -> bool:

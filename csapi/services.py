@@ -48,7 +48,7 @@ def start_services(state: Any) -> None:
     fail_interrupted_jobs(state)
     from csapi.webhooks.dispatcher import Dispatcher
 
-    services = [Heartbeat(state), Dispatcher(state)]
+    services: list[Any] = [Heartbeat(state), Dispatcher(state)]
     for service in services:
         service.start()
     state.services = services

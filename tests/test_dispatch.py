@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from tests.receivers import (
     Receiver,
     closed_port_url,
     fail_then_ok,
+    gated,
     huge,
     processed_text,
     redirect,
@@ -234,6 +236,41 @@ def test_scope_sub_domains_and_filters_select_the_webhooks(
     # The receiver saw exactly the same: one request per delivery, on each webhook's path.
     seen = Counter(r.path.rsplit("/", 1)[1] for r in rx.requests)
     assert seen == Counter({name: len(v) for name, v in expected.items() if v})
+
+
+def test_disabling_or_deleting_a_webhook_drops_its_queued_deliveries(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    # Two workers: each webhook has one request out (held by its receiver), five queued.
+    env = make_env({"webhook.dispatch.thread.pool.size": "2", "webhook.delivery.timeout": "30"})
+    env.start(serve)
+    owner = env.tenant("owner")
+    gate = threading.Event()
+    rx_disabled, rx_deleted = receivers(default=gated(gate)), receivers(default=gated(gate))
+    disabled = env.webhook(owner, rx_disabled.url)
+    deleted = env.webhook(owner, rx_deleted.url)
+    gate.set()
+    env.baseline(rx_disabled, rx_deleted)
+    gate.clear()
+    api = env.client(owner)
+    for _ in range(6):
+        make_event(api, owner)
+    rx_disabled.wait_for(1)
+    rx_deleted.wait_for(1)
+    env.api.ok("updateWebhook", id=disabled.uuid, state="Disabled")
+    env.delete_webhook(deleted)
+    gate.set()
+    env.settle()
+    # The requests already out were answered and recorded; nothing else was sent.
+    assert (rx_disabled.count, rx_deleted.count) == (1, 1)
+    assert only_row(env, disabled).success is True
+    assert only_row(env, deleted).success is True
+    # Enabled again, it receives new events (not the dropped ones).
+    env.api.ok("updateWebhook", id=disabled.uuid, state="Enabled")
+    make_event(api, owner)
+    [_, latest] = rx_disabled.wait_for(2)
+    env.settle()
+    assert latest.event_id == env.events()[-1].uuid
+    assert len(env.deliveries(disabled)) == 2 and rx_deleted.count == 1
 
 
 # --- what receivers do ----------------------------------------------------------------------

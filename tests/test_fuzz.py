@@ -14,7 +14,6 @@ tests/test_bad_input.py cover them).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
@@ -30,6 +29,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from csapi import crypto
+from csapi.api.errors import InvalidParameterValue
 from csapi.api.registry import REGISTRY
 from csapi.commands import ssh_keypairs
 from csapi.db import transaction
@@ -58,6 +58,7 @@ from tests.hostile import (
     call,
     changed,
     check_envelope,
+    ed25519_key,
     table_counts,
     table_digest,
 )
@@ -77,14 +78,13 @@ CONSUMING = ("delete", "disable", "lock", "updateAccount", "updateUser", "regist
 # Everything outside loopback is blocked, so a fuzzed URL can never leave the machine.
 LOOPBACK_ONLY = ("0.0.0.0/2,64.0.0.0/3,96.0.0.0/4,112.0.0.0/5,120.0.0.0/6,124.0.0.0/7,"
                  "126.0.0.0/8,128.0.0.0/1,::/0")
-ED25519 = "ssh-ed25519 " + base64.b64encode(
-    b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode()
+
 
 # One value from each pool for every parameter; the pick is seeded.
 POOLS: dict[str, tuple[str, ...]] = {
     "wrong-type": ("abc", "1.5", "-1", "0", "true", "99999999999999999999", "0x1F", "NaN",
-                   "1e309", "[]", "{}", "-9223372036854775809"),
-    "empty": ("", " ", "\t", "null", "None"),
+                   "1e309", "[]", "{}", "-9223372036854775809", "2026-13-45",
+                   "0000-00-00 00:00:00", "9999-12-31 23:59:59", "2026-02-30", "01/02/2026"),
     "10KB": ("A" * 10240, "é" * 10240, ("<x>" * 3414)[:10240]),
     "300": ("x" * 300, "ü" * 300, "'" * 300),
     "unicode": ("ünïcødé ☃", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🚀", "\u202eevil.exe", "\u200b", "１２３",
@@ -92,17 +92,14 @@ POOLS: dict[str, tuple[str, ...]] = {
     "control": ("a\x01b", "\x1b[31mred", "\x7f", "\x08", "\x0b", "\x1f"),
     "null-byte": ("\x00", "a\x00b", "%00", "\\0", "a%00.json"),
     "sql": ("' OR '1'='1", "1; DROP TABLE account;--", "%", "_", "\\", "\" OR 1=1 --",
-            "admin'--", "') UNION SELECT * FROM user--", "%' AND SLEEP(5)--"),
+            "admin'--", "') UNION SELECT * FROM user--", "%' AND SLEEP(5)--", "%s%s%s%n",
+            "${jndi:ldap://127.0.0.1/a}", "{{7*7}}", "$(id)", "`id`"),
     "xml": ("<script>alert(1)</script>", "]]>", "&amp;&lt;&#0;", "<a b='c'/>",
             "<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>&e;"),
     "crlf": ("a\r\nX-Injected: 1", "\r\n\r\n<html>", "line1\nline2", "\r", "%0d%0aX: y"),
     "traversal": ("../../etc/passwd", "..\\..\\windows", "/etc/passwd", "....//....//",
                   "%2e%2e%2f", "file:///etc/passwd"),
-    "injection": ("%s%s%s%n", "${jndi:ldap://127.0.0.1/a}", "{{7*7}}", "$(id)", "`id`",
-                  "{0}{1}"),
-    "shape": (",,,", "a,b,c", "x[0].y", "[0]", "=", "&", "+", "#"),
-    "date": ("2026-13-45", "0000-00-00 00:00:00", "9999-12-31 23:59:59", "2026-02-30",
-             "2026-01-01T00:00:00Z", "01/02/2026"),
+    "shape": ("", " ", "\t", "null", ",,,", "a,b,c", "x[0].y", "[0]", "=", "&", "+", "#"),
     "uuid": ("00000000-0000-0000-0000-000000000000", "@other", "@upper", "@space", "1", "-1",
              "@quote"),
 }
@@ -177,7 +174,7 @@ def build_world(state: Any, url: str) -> World:
                   last_updated=now(), completed=now())
         w.keypair_name = f"fzk{tag}"
         keypair = new(SSHKeyPair, account_id=2, domain_id=1, keypair_name=w.keypair_name,
-                      fingerprint="00:11", public_key=ED25519, created=now())
+                      fingerprint="00:11", public_key=ed25519_key(tag), created=now())
         zone = db.scalar(select(DataCenter).limit(1))
         w.uuids = {"Domain": domain.uuid, "Account": account.uuid, "User": user.uuid,
                    "Project": project.uuid, "Role": role.uuid, "RolePermission": perm.uuid,
@@ -211,6 +208,7 @@ class Fuzzer:
         self.codes: dict[int, int] = {}
         self.failures: list[str] = []
         self.accepted_by: dict[str, int] = {}
+        self.logged: list[logging.LogRecord] = []
         self.apis = self.list_apis()
         self.last_digest: dict[str, str] | None = None
         # Small pages: the throwaway rows pile up, and rendering them is not what is tested.
@@ -245,7 +243,7 @@ class Fuzzer:
             "firstname": lambda: "Fuzz", "lastname": lambda: "Fuzz",
             "payloadurl": lambda: f"{self.url}/{self.unique()}", "value": lambda: "USER.LOGIN",
             "rule": lambda: "fzRule" + self.unique(), "permission": lambda: "allow",
-            "publickey": lambda: ED25519, "userapikey": lambda: w.user_api_key,
+            "publickey": lambda: ed25519_key(self.unique()), "userapikey": lambda: w.user_api_key,
             "type": lambda: "User",
         }
         if command in ("updateConfiguration", "resetConfiguration") and name == "name":
@@ -325,7 +323,7 @@ class Fuzzer:
         where = f"{label} [{method} {fmt}]"
         try:
             ans = call(self.http, method, command or api.name, pairs, api_key=self.key,
-                       secret=self.secret, fmt=fmt)
+                       secret=self.secret, fmt=fmt, allow_generic=self.forced_duplicate(pairs))
         except (AssertionError, ValueError) as exc:
             self.failures.append(f"{where}: {exc}")
             self.counts = table_counts(self.state)
@@ -352,6 +350,15 @@ class Fuzzer:
                                      f"({ans.errortext}) but wrote {diff}")
         self.counts = after
         return ans
+
+    def forced_duplicate(self, pairs: list[tuple[str, str]]) -> bool:
+        """createAccount/createUser with an `accountid`/`userid` already in use answer the
+        generic 530 on purpose: CloudStack's duplicate-key database error."""
+        given = {k.lower(): v for k, v in pairs}
+        with transaction(self.state.sessions) as db:
+            return any(db.scalar(select(model.id).where(model.uuid == given[name])) is not None
+                       for name, model in (("accountid", Account), ("userid", User))
+                       if given.get(name))
 
     def finish_job(self, ans: Answer, where: str, before: dict[str, int]) -> dict[str, int]:
         """Wait for an accepted async job; a failed one may only have written its own rows."""
@@ -442,12 +449,12 @@ def fuzzer(app, state, admin, monkeypatch) -> Iterator[Fuzzer]:  # type: ignore[
     handler = Collect(logging.ERROR)
     logging.getLogger("csapi").addHandler(handler)
     fz = Fuzzer(app, state, admin)
+    fz.logged = errors
     yield fz
     logging.getLogger("csapi").removeHandler(handler)
     print(f"\nfuzz: {fz.stats['calls']} cases run, {fz.stats['accepted']} accepted, "
           f"{fz.stats['rejected']} refused, {fz.stats['jobs']} async jobs, "
           f"{fz.stats['rebuilt']} throwaway rebuilds; codes {dict(sorted(fz.codes.items()))}")
-    print("never accepted:", sorted(a.name for a in fz.apis if a.name not in fz.accepted_by))
     assert [r.getMessage() for r in errors] == [], "the server logged unhandled errors"
 
 
@@ -462,6 +469,8 @@ def test_every_parameter_of_every_command(fuzzer: Fuzzer) -> None:
             fuzzer.fuzz_param(api, param)
         fuzzer.fuzz_names(api)
     report(fuzzer)
+    # Depth: every command but the one that always refuses got past its checks at least once.
+    assert sorted(a.name for a in apis if a.name not in fuzzer.accepted_by) == ["lockAccount"]
     params = sum(len(a.params) for a in apis)
     uuids = sum(1 for a in apis for p in a.params
                 if p["type"] == "uuid" or fuzzer.entity(a.name, p["name"]))
@@ -507,3 +516,33 @@ def test_generated_values(fuzzer: Fuzzer, data: st.DataObject) -> None:
     fuzzer.send(api, list(params.items()), f"{api.name} {param['name']}={value!r:.60}")
     new, fuzzer.failures[seen:] = fuzzer.failures[seen:], []
     assert not new, "\n".join(new)
+
+
+def test_the_checks_can_fail(fuzzer: Fuzzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal after a committed write, and a crash, are reported by the sweep's checks."""
+    api = next(a for a in fuzzer.apis if a.name == "updateDomain")
+    name = next(p for p in api.params if p["name"] == "name")
+
+    def half_written(ctx: Any, p: Any) -> None:
+        ctx.db.get(Domain, 1).network_domain = "half.written"
+        ctx.db.commit()
+        raise InvalidParameterValue("refused after writing")
+
+    def inserts(ctx: Any, p: Any) -> None:
+        build_world(ctx.state, fuzzer.url)
+        raise InvalidParameterValue("refused after inserting")
+
+    def crashes(ctx: Any, p: Any) -> None:
+        raise KeyError("boom")
+
+    found = []
+    for handler, expected in ((half_written, "refused calls changed the rows of ['domain']"),
+                              (inserts, "but wrote {"),
+                              (crashes, "an unhandled exception answered the generic 530")):
+        monkeypatch.setattr(REGISTRY["updateDomain"], "handler", handler)
+        fuzzer.fuzz_param(api, name)
+        found.append(any(expected in f for f in fuzzer.failures))
+        fuzzer.failures.clear()
+    assert found == [True, True, True]
+    assert {r.getMessage() for r in fuzzer.logged} == {"unhandled error in API request"}
+    fuzzer.logged.clear()

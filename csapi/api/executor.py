@@ -168,6 +168,7 @@ def run_job(state: Any, job_id: int) -> None:
     published: list[events.PublishedEvent] = []
     with transaction(state.sessions) as db:
         job = db.get(AsyncJob, job_id)
+        assert job is not None
         command = REGISTRY[job.job_cmd]
         info = json.loads(job.job_cmd_info or "{}")
         start_id = int(info.pop("_start_id", "0"))
@@ -191,6 +192,7 @@ def run_job(state: Any, job_id: int) -> None:
     try:
         with transaction(state.sessions) as db:
             job = db.get(AsyncJob, job_id)
+            assert job is not None
             ctx = _job_context(db, state, job)
             ctx.command = command
             if resource[1]:
@@ -221,6 +223,7 @@ def run_job(state: Any, job_id: int) -> None:
     failed: list[events.PublishedEvent] = []
     with transaction(state.sessions) as db:
         job = db.get(AsyncJob, job_id)
+        assert job is not None
         ctx = _job_context(db, state, job)
         if resource[1]:
             ctx.event_details.update(resource_type=resource[0], resource_uuid=resource[1])

@@ -161,7 +161,8 @@ def resolve_uuid(db: Session, command: str, param: Param, value: str) -> Any:
         if param.since:
             return None  # CloudStack quirk: non-UUID strings on newer parameters are ignored
         raise unknown_uuid(command, param.name, value)
-    entity = db.scalar(select(param.entity).where(param.entity.uuid == value))
+    model: Any = param.entity
+    entity = db.scalar(select(model).where(model.uuid == value))
     if entity is None:
         raise unknown_uuid(command, param.name, value)
     return entity

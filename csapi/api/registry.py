@@ -7,6 +7,7 @@ parameter parsing, role checks, `listApis` and the docs all read these declarati
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ class Param:
     description: str = ""
     length: int = 255
     # For uuid (and list of uuid) parameters: the model the UUID resolves to.
-    entity: type | None = None
+    entity: builtins.type | None = None
     since: str | None = None
     # Role types allowed to pass this parameter; others have it silently dropped.
     authorized: frozenset[str] | None = None

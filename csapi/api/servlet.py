@@ -7,6 +7,7 @@ CloudStack's envelope, never a traceback.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -170,7 +171,8 @@ def dispatch(req: Request, envelope: str) -> Response:
     if session is not None:
         cookie_key = request.cookies.get("sessionkey")
         param_key = paramlib.get_ci(req.raw, "sessionkey")
-        if not (cookie_key and param_key and cookie_key == param_key == session.session_key):
+        if not (cookie_key and param_key and _same(cookie_key, session.session_key)
+                and _same(param_key, session.session_key)):
             state.api_sessions.invalidate(session.session_id)
             raise Unauthorized(SESSION_TEXT)
         with transaction(state.sessions) as db:
@@ -184,8 +186,13 @@ def dispatch(req: Request, envelope: str) -> Response:
         if not name:
             raise ApiError(400, "no command specified", None)
         return run_command(state, req, envelope, user_id=session.user_id)
-    user_id = verify_signature(state, req)
-    return run_command(state, req, envelope, user_id=user_id)
+    # A signed request: verified first thing in the command's own transaction.
+    return run_command(state, req, envelope, user_id=None)
+
+
+def _same(given: str, secret: str) -> bool:
+    """Constant-time, so the time taken tells nothing about how much of a key was right."""
+    return hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8"))
 
 
 def _enabled_user(db: Any, user_id: int) -> tuple[User, Account] | None:
@@ -217,7 +224,14 @@ def unknown_command(db: Any, user_id: int, name: str) -> ApiError:
 
 
 def verify_signature(state: Any, req: Request) -> int:
-    """ApiServer.verifyRequest; any failure is the same 401."""
+    """ApiServer.verifyRequest; any failure is the same 401. Returns the caller's user id."""
+    with transaction(state.sessions) as db:
+        return int(_verified_caller(state, req, db)[0].id)
+
+
+def _verified_caller(state: Any, req: Request, db: Any) -> tuple[User, Account]:
+    """verify_signature's checks, reading in `db` (run_command's transaction, so that the
+    command finds the caller's rows loaded); the caller's user and account."""
     name = req.command_name
     if not name or name not in REGISTRY:
         raise Unauthorized()
@@ -230,20 +244,19 @@ def verify_signature(state: Any, req: Request) -> int:
     now = datetime.now(UTC)
     if version3 and (expires is None or expires < now):
         raise Unauthorized()
-    with transaction(state.sessions) as db:
-        if settings.value(db, "enforce.post.requests.and.timestamps") and (
-                expires is None or expires > now + EXPIRES_CEILING):
-            raise Unauthorized()
-        user = db.scalar(select(User).where(User.api_key == api_key, User.removed.is_(None)))
-        if user is None or user.secret_key is None:
-            raise Unauthorized()
-        found = _enabled_user(db, user.id)
-        if found is None or not api_key_access_allowed(db, *found):
-            raise Unauthorized()
-        secret = state.secrets.decrypt(user.secret_key)
-        if not signature_matches(secret, list(req.raw.items()), signature):
-            raise Unauthorized()
-        return user.id
+    if settings.value(db, "enforce.post.requests.and.timestamps") and (
+            expires is None or expires > now + EXPIRES_CEILING):
+        raise Unauthorized()
+    user = db.scalar(select(User).where(User.api_key == api_key, User.removed.is_(None)))
+    if user is None or user.secret_key is None:
+        raise Unauthorized()
+    found = _enabled_user(db, user.id)
+    if found is None or not api_key_access_allowed(db, *found):
+        raise Unauthorized()
+    secret = state.secrets.decrypt(user.secret_key)
+    if not signature_matches(secret, list(req.raw.items()), signature):
+        raise Unauthorized()
+    return found
 
 
 def api_key_access_allowed(db: Any, user: User, account: Account) -> bool:
@@ -267,20 +280,27 @@ def load_caller(db: Any, state: Any, user_id: int) -> CallContext:
                        http_method=request.method)
 
 
-def run_command(state: Any, req: Request, envelope: str, *, user_id: int,
+def run_command(state: Any, req: Request, envelope: str, *, user_id: int | None,
                 integration: bool = False) -> Response:
-    name = req.command_name
-    if not name:
-        raise Unauthorized()
-    command: Command | None = REGISTRY.get(name)
-    if command is None:
-        raise ApiError(UNSUPPORTED_ACTION_ERROR, f"Unknown API command: {name}", 9999,
-                       envelope="errorresponse")
-    # ApiServer.handleRequest checks values as sent, before ParamUnpackWorker runs.
-    paramlib.check_control_chars(req.raw)
-    flat, maps = paramlib.unpack(req.raw, name)
+    """Run the command for `user_id`; None: a signed request, whose signature is verified
+    first (its failures come before any other) in the same transaction, saving a second
+    transaction and the second loading of the caller."""
     job_id = None
     with transaction(state.sessions) as db:
+        caller = None  # held, so that the session keeps the rows (its identity map is weak)
+        if user_id is None:
+            caller = _verified_caller(state, req, db)
+            user_id = int(caller[0].id)
+        name = req.command_name
+        if not name:
+            raise Unauthorized()
+        command: Command | None = REGISTRY.get(name)
+        if command is None:
+            raise ApiError(UNSUPPORTED_ACTION_ERROR, f"Unknown API command: {name}", 9999,
+                           envelope="errorresponse")
+        # ApiServer.handleRequest checks values as sent, before ParamUnpackWorker runs.
+        paramlib.check_control_chars(req.raw)
+        flat, maps = paramlib.unpack(req.raw, name)
         ctx = load_caller(db, state, user_id)
         ctx.command = command
         if not integration:

@@ -13,12 +13,12 @@ from csapi import events, settings
 from csapi.api.acl import check_account_access, check_domain_access
 from csapi.api.context import TYPE_PROJECT, CallContext
 from csapi.api.errors import (
-    USER_ERROR_MESSAGE,
     CloudRuntimeError,
     InvalidParameterValue,
     ParamError,
     PermissionDenied,
     ServerError,
+    too_long,
     unknown_uuid,
 )
 from csapi.api.listing import page_query
@@ -75,10 +75,24 @@ def allow_multiple_accounts(ctx: CallContext, domain: Domain) -> bool:
     return bool(settings.value(ctx.db, "user.allow.multiple.accounts", domain_id=domain.id))
 
 
+# Columns narrower than the parameters (255): refused before MySQL/MariaDB would fail the
+# INSERT with a data error (an unhandled 530).
+ACCOUNT_NAME_LENGTH, UUID_LENGTH, TIMEZONE_LENGTH = 100, 40, 30
+
+
+def check_fits(command: str, value: str | None, limit: int, param: str) -> None:
+    if value is not None and len(value) > limit:
+        raise too_long(command, limit, param)
+
+
 def create_user_row(ctx: CallContext, account: Account, p: Params,
                     user_uuid: str | None) -> User:
+    command = ctx.command.name if ctx.command else "createUser"
+    check_fits(command, user_uuid, UUID_LENGTH, "userid")
+    check_fits(command, p["timezone"], TIMEZONE_LENGTH, "timezone")
     if user_uuid and ctx.db.scalar(select(User.id).where(User.uuid == user_uuid)) is not None:
-        raise ServerError(USER_ERROR_MESSAGE)  # CloudStack: a duplicate-key database error
+        # CloudStack fails on the database's duplicate key; we say what is wrong.
+        raise InvalidParameterValue(f"A user with the UUID {user_uuid} already exists")
     user = User(uuid=user_uuid or str(uuidlib.uuid4()), username=p["username"],
                 password=hash_password(p["password"]), account_id=account.id,
                 firstname=p["firstname"], lastname=p["lastname"], email=p["email"],
@@ -149,6 +163,9 @@ def create_account(ctx: CallContext, p: Params) -> dict[str, Any]:
     domain = given or db.get(Domain, tenancy.ROOT_DOMAIN_ID)
     assert domain is not None
     name: str = p["account"] if p["account"] is not None else username
+    check_fits("createAccount", name, ACCOUNT_NAME_LENGTH,
+               "account" if p["account"] is not None else "username")
+    check_fits("createAccount", p["accountid"], UUID_LENGTH, "accountid")
     for value, text in ((username, "Username"), (p["firstname"], "Firstname"),
                         (p["lastname"], "Lastname")):
         if not value:
@@ -179,7 +196,8 @@ def create_account(ctx: CallContext, p: Params) -> dict[str, Any]:
                                     "not associated with any private Zone")
     forced = p["accountid"]
     if forced and db.scalar(select(Account.id).where(Account.uuid == forced)) is not None:
-        raise ServerError(USER_ERROR_MESSAGE)  # CloudStack: a duplicate-key database error
+        # CloudStack fails on the database's duplicate key; we say what is wrong.
+        raise InvalidParameterValue(f"An account with the UUID {forced} already exists")
     account = Account(uuid=forced or str(uuidlib.uuid4()), account_name=name, type=account_type,
                       role_id=role_id, domain_id=domain.id, state="enabled",
                       network_domain=network or None, cleanup_needed=False, default=False,
@@ -399,6 +417,7 @@ def update_account(ctx: CallContext, p: Params) -> dict[str, Any]:
             raise InvalidParameterValue(
                 f"The new account name for account '{account.account_name}' within domain "
                 f"'{domain.name}' is empty string. Account will be not renamed.")
+        check_fits("updateAccount", newname, ACCOUNT_NAME_LENGTH, "newname")
         existing = tenancy.active_account(db, newname, domain)
         if existing is not None and existing.id != account.id:
             raise InvalidParameterValue(

@@ -13,12 +13,11 @@ from csapi.api.context import CallContext
 from csapi.api.errors import (
     CS_INVALID_PARAMETER,
     PARAM_ERROR,
-    USER_ERROR_MESSAGE,
     ApiError,
     CloudRuntimeError,
     InvalidParameterValue,
     PermissionDenied,
-    ServerError,
+    too_long,
 )
 from csapi.api.listing import page_query
 from csapi.api.params import Params
@@ -44,6 +43,7 @@ DOMAIN_NETWORK_TEXT = (
     "be between 1 and 63 characters long. It can contain ASCII letters 'a' through 'z', the "
     "digits '0' through '9', and the hyphen ('-'); it cannot start or end with \"-\"."
 )
+PATH_LENGTH, UUID_LENGTH = 255, 40  # domain.path, domain.uuid
 
 
 def details_param(values: list[str] | None) -> frozenset[str]:
@@ -103,9 +103,16 @@ def create_domain(ctx: CallContext, p: Params) -> dict[str, Any]:
     if _sibling_named(ctx, name, parent.id):
         raise InvalidParameterValue(f"Domain with name [{name}] already exists for the parent "
                                     f"with ID [{parent.id}].")
+    # domain.path and domain.uuid are narrower than the parameters: refuse what would not fit
+    # rather than fail the INSERT on MySQL/MariaDB.
+    if len(f"{parent.path}{name}/") > PATH_LENGTH:
+        raise too_long("createDomain", PATH_LENGTH - len(parent.path) - 1, "name")
     forced = (p["domainid"] or "").strip()
+    if len(forced) > UUID_LENGTH:
+        raise too_long("createDomain", UUID_LENGTH, "domainid")
     if forced and ctx.db.scalar(select(Domain.id).where(Domain.uuid == forced)) is not None:
-        raise ServerError(USER_ERROR_MESSAGE)  # CloudStack: a duplicate-key database error
+        # CloudStack fails on the database's duplicate key; we say what is wrong.
+        raise InvalidParameterValue(f"A domain with the UUID {forced} already exists")
     domain = Domain(
         uuid=forced or str(uuidlib.uuid4()), parent=parent.id, name=name,
         owner=ctx.account.id, path=f"{parent.path}{name}/", level=parent.level + 1,
@@ -242,10 +249,14 @@ def rename(ctx: CallContext, domain: Domain, name: str) -> None:
     """The domain's path ends in its new name; every descendant's path follows."""
     old = domain.path
     new = old[: old.rstrip("/").rfind("/") + 1] + name + "/"
-    descendants = ctx.db.scalars(select(Domain).where(
+    descendants = list(ctx.db.scalars(select(Domain).where(
         Domain.path.startswith(old, autoescape=True), Domain.id != domain.id,
-        Domain.removed.is_(None)))
-    for child in list(descendants):
+        Domain.removed.is_(None))))
+    longest = max([len(old)] + [len(child.path) for child in descendants])
+    if longest - len(old) + len(new) > PATH_LENGTH:
+        raise too_long("updateDomain", PATH_LENGTH - (longest - len(old)) - (len(new) - len(name)),
+                       "name")
+    for child in descendants:
         child.path = new + child.path[len(old):]
     domain.name = name
     domain.path = new

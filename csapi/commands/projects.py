@@ -20,7 +20,7 @@ from csapi.api.acl import (
     project_membership,
 )
 from csapi.api.context import TYPE_PROJECT, CallContext
-from csapi.api.errors import CloudRuntimeError, InvalidParameterValue, PermissionDenied
+from csapi.api.errors import CloudRuntimeError, InvalidParameterValue, PermissionDenied, too_long
 from csapi.api.listing import page_query
 from csapi.api.params import Params
 from csapi.api.registry import (
@@ -213,9 +213,13 @@ def create_project_entity(ctx: CallContext, p: Params) -> Project:
                                         "domain")
         owner = user_account
     created = now()
-    account = Account(uuid=str(uuidlib.uuid4()), account_name=f"PrjAcct-{name}-"
-                      f"{owner.domain_id}", type=TYPE_PROJECT, role_id=None,
-                      domain_id=owner.domain_id, state="enabled", created=created)
+    # The hidden project account is named after the project and must fit account_name
+    # (varchar 100): refused here rather than by a MySQL/MariaDB data error.
+    account_name = f"PrjAcct-{name}-{owner.domain_id}"
+    if len(account_name) > 100:
+        raise too_long("createProject", 100 - len(account_name) + len(name), "name")
+    account = Account(uuid=str(uuidlib.uuid4()), account_name=account_name, type=TYPE_PROJECT,
+                      role_id=None, domain_id=owner.domain_id, state="enabled", created=created)
     ctx.db.add(account)
     ctx.db.flush()
     project = Project(uuid=str(uuidlib.uuid4()), name=name,

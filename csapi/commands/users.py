@@ -17,6 +17,7 @@ from csapi.api.errors import (
     InvalidParameterValue,
     ParamError,
     PermissionDenied,
+    too_long,
 )
 from csapi.api.listing import page_query
 from csapi.api.params import Params
@@ -31,9 +32,15 @@ from csapi.api.registry import (
     command,
 )
 from csapi.commands import tenancy
-from csapi.commands.accounts import allow_multiple_accounts, api_key_access, create_user_row
+from csapi.commands.accounts import (
+    TIMEZONE_LENGTH,
+    allow_multiple_accounts,
+    api_key_access,
+    check_fits,
+    create_user_row,
+)
 from csapi.commands.views import USER, user_view
-from csapi.crypto import check_password, hash_password
+from csapi.crypto import MAX_SECRET_LENGTH, check_password, hash_password
 from csapi.db.models import Account, Domain, User
 
 SAML_OR_LDAP = ("saml2", "saml2disabled", "ldap")
@@ -254,6 +261,7 @@ def update_user(ctx: CallContext, p: Params) -> dict[str, Any]:
     if (p["email"] or "").strip():
         user.email = p["email"]
     if (p["timezone"] or "").strip():
+        check_fits("updateUser", p["timezone"], TIMEZONE_LENGTH, "timezone")
         user.timezone = p["timezone"]
     db.flush()
     return user_response(ctx, user, account)
@@ -266,6 +274,9 @@ def _update_keys(ctx: CallContext, user: User, api_key: str | None, secret: str 
         raise InvalidParameterValue("Please provide a userApiKey/userSecretKey pair")
     if blank_key:
         return
+    # Its ciphertext must fit user.secret_key (varchar 255), as webhook secrets must.
+    if secret is not None and len(secret.encode("utf-8")) > MAX_SECRET_LENGTH:
+        raise too_long("updateUser", MAX_SECRET_LENGTH, "usersecretkey")
     holder = ctx.db.scalar(select(User.id).where(User.api_key == api_key))
     if holder is not None and holder != user.id:
         raise InvalidParameterValue(f"The API key [{api_key}] already exists in the system. "

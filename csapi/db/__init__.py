@@ -8,9 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import String, create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from csapi.api.errors import ParamError
 
 DEFAULT_DATABASE_URL = "sqlite:///csapi.db"
 
@@ -51,6 +53,26 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+class ColumnTooLong(ParamError):
+    """A value longer than its column: a clear 431 on every backend (MySQL would refuse it
+    with an error, SQLite would silently keep it)."""
+
+
+@event.listens_for(Session, "before_flush")
+def _check_string_lengths(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        for attr in inspect(obj).mapper.column_attrs:
+            column = attr.columns[0]
+            length = getattr(column.type, "length", None)
+            if not isinstance(column.type, String) or not length:
+                continue
+            value = getattr(obj, attr.key, None)
+            if isinstance(value, str) and len(value) > length:
+                raise ColumnTooLong(
+                    f"Value of {column.name} is longer than its maximum of {length} characters"
+                )
 
 
 @contextmanager

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Boolean,
-    CHAR,
     DateTime,
     ForeignKey,
     Index,

@@ -49,7 +49,8 @@ def trim_webhook(db: Session, webhook_id: int, keep: int) -> int:
                                          WebhookDelivery.id <= threshold).limit(BATCH)))
     if not ids:
         return 0
-    return db.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids))).rowcount
+    result: Any = db.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return int(result.rowcount)
 
 
 def trim_all(state: Any) -> int:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import gevent
+import gevent.event
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -90,6 +92,37 @@ class DeliveryConfig:
                     db, "webhook.delivery.block.local.addresses"),
             ),
         )
+
+
+# How long a webhook domain's DeliveryConfig is reused before it is read again. Changes made
+# through this server's API clear the cache at once (the dispatcher watches CONFIGURATION.*
+# events); changes made through another server are seen within this time.
+CONFIG_TTL = 1.0
+
+
+class ConfigCache:
+    """DeliveryConfig per domain id for the dispatcher's workers: reading it costs several
+    queries and rebuilding the destination policy, for every job."""
+
+    def __init__(self, ttl: float = CONFIG_TTL) -> None:
+        self.ttl = ttl
+        self._entries: dict[int, tuple[float, DeliveryConfig]] = {}
+        self._generation = 0
+
+    def get(self, db: Session, domain_id: int) -> DeliveryConfig:
+        now = time.monotonic()
+        hit = self._entries.get(domain_id)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        generation = self._generation
+        config = DeliveryConfig.for_domain(db, domain_id)
+        if generation == self._generation:  # not cleared while we were reading
+            self._entries[domain_id] = (now, config)
+        return config
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._entries.clear()
 
 
 @dataclass(frozen=True)
@@ -169,18 +202,20 @@ def _tx(state: Any, step: Callable[[Session], T]) -> T:
             pause = min(pause * 2, 2.0)
 
 
-def _job_inputs(state: Any, job: queue.ClaimedJob
+def _job_inputs(state: Any, job: queue.ClaimedJob, configs: ConfigCache | None = None,
                 ) -> tuple[Target, DeliveryConfig, str, str, str] | None:
     def read(db: Session) -> tuple[Target, DeliveryConfig, str, str, str] | None:
         hook = db.get(Webhook, job.webhook_id)
         event = db.execute(select(Event.uuid, Event.type, Account.uuid)
                            .outerjoin(Account, Account.id == Event.account_id)
                            .where(Event.id == job.event_id)).first()
-        if hook is None or hook.removed is not None or event is None:
+        if hook is None or hook.removed is not None or hook.state != "Enabled" or event is None:
+            # Deleted or disabled since the event was fanned out: its queue goes with it.
             queue.drop(db, job.id, state.msid)
             return None
         event_uuid, event_type, owner_uuid = event
-        config = DeliveryConfig.for_domain(db, hook.domain_id)
+        config = (configs.get(db, hook.domain_id) if configs is not None
+                  else DeliveryConfig.for_domain(db, hook.domain_id))
         if _lease_seconds(config) > queue.CLAIM_LEASE.total_seconds() - 15:
             # The claim's lease may not cover a try at this timeout; renewed before each try.
             queue.extend_lease(db, job.id, state.msid, _lease_seconds(config))
@@ -196,15 +231,85 @@ def _lease_seconds(config: DeliveryConfig) -> float:
     return config.timeout + 30
 
 
+class Recorder:
+    """Group commit of finished jobs for the dispatcher's workers: a worker hands its outcome
+    over and waits until it is written; the first one to find no write under way writes
+    everything handed over by then in one transaction (each job still conditionally: its
+    history row and the job's removal together, only if this server holds it)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self._pending: list[tuple[queue.ClaimedJob, Outcome, gevent.event.AsyncResult]] = []
+        self._writing = False
+
+    def complete(self, job: queue.ClaimedJob, outcome: Outcome) -> None:
+        done = gevent.event.AsyncResult()
+        self._pending.append((job, outcome, done))
+        if not self._writing:
+            self._write_all()
+        done.get()  # re-raises what writing this job raised
+
+    def _write_all(self) -> None:
+        self._writing = True
+        try:
+            gevent.sleep(0)  # workers whose answers came in meanwhile join this batch
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self._write(batch)
+        except BaseException as exc:  # killed: nobody must wait forever
+            for _job, _o, done in self._pending:
+                done.set_exception(exc)
+            self._pending = []
+            raise
+        finally:
+            self._writing = False
+
+    def _write(self, batch: list[tuple[queue.ClaimedJob, Outcome,
+                                       gevent.event.AsyncResult]]) -> None:
+        msid = self.state.msid
+
+        def write(db: Session, items: list[tuple[queue.ClaimedJob, Outcome, Any]]) -> None:
+            queue.complete_many(db, [queue.Finished(job, o.headers, o.success, o.response,
+                                                    o.start, o.end)
+                                     for job, o, _done in items], msid)
+
+        try:
+            _tx(self.state, lambda db: write(db, batch))
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting workers
+            if len(batch) == 1:
+                batch[0][2].set_exception(exc)
+                return
+            # One bad row must not fail the others: each in a transaction of its own.
+            for item in batch:
+                try:
+                    _tx(self.state, lambda db, it=item: write(db, [it]))
+                except Exception as one:  # noqa: BLE001 - handed to its worker
+                    item[2].set_exception(one)
+                else:
+                    item[2].set(None)
+            return
+        except BaseException as exc:  # killed while writing: nobody must wait forever
+            for _job, _o, done in batch:
+                done.set_exception(exc)
+            raise
+        for _job, _o, done in batch:
+            done.set(None)
+
+
 def run_job(state: Any, job: queue.ClaimedJob,
-            keep_going: Callable[[], bool] = lambda: True) -> float | None:
+            keep_going: Callable[[], bool] = lambda: True,
+            configs: ConfigCache | None = None,
+            recorder: Recorder | None = None) -> float | None:
     """Make the job's remaining tries; record the delivery or hand the job back for later.
 
     Returns the seconds until the job is due again when it was handed back (retry backoff,
     or the server stopping between tries), else None. `keep_going` turning false (the server
-    stops) ends the job after the try in flight; the tries left stay queued.
+    stops) ends the job after the try in flight; the tries left stay queued. `configs`
+    caches the settings between jobs (the dispatcher's); without it they are read anew.
+    `recorder` writes the result together with other workers' (else in a transaction of its
+    own).
     """
-    inputs = _job_inputs(state, job)
+    inputs = _job_inputs(state, job, configs)
     if inputs is None:
         return None
     target, config, event_uuid, event_type, account_uuid = inputs
@@ -225,6 +330,9 @@ def run_job(state: Any, job: queue.ClaimedJob,
             return max((due - datetime.utcnow()).total_seconds(), 0.0)
         _tx(state, lambda db: queue.extend_lease(db, job.id, state.msid,
                                                  _lease_seconds(config)))
+    if recorder is not None:
+        recorder.complete(job, outcome)
+        return None
     _tx(state, lambda db, o=outcome: queue.complete(
         db, job, state.msid, headers=o.headers, success=o.success, response=o.response,
         start=o.start, end=o.end))

@@ -54,6 +54,8 @@ class Dispatcher:
         self.wake = gevent.event.Event()
         self.running = False
         self.orphans = False  # jobs may be held here that no worker runs
+        self.configs = delivery.ConfigCache()  # settings per webhook domain, for the workers
+        self.recorder = delivery.Recorder(state)  # writes finished jobs in batches
         self.failures: Counter[int] = Counter()  # job id -> unexpected failures here
         self.greenlets: list[gevent.Greenlet] = []
 
@@ -98,6 +100,8 @@ class Dispatcher:
 
     def on_event(self, event: PublishedEvent) -> None:
         """Bus subscriber: runs in the request that committed the event; only queues."""
+        if event.event_type.startswith("CONFIGURATION."):
+            self.configs.clear()  # a setting changed: the next job reads them anew
         if event.category != "ActionEvent" or not event.account_id:
             return
         self.fresh_events.append(event.event_id)
@@ -198,7 +202,8 @@ class Dispatcher:
     def _run(self, job: queue.ClaimedJob) -> None:
         due_in = None
         try:
-            due_in = delivery.run_job(self.state, job, keep_going=lambda: self.running)
+            due_in = delivery.run_job(self.state, job, keep_going=lambda: self.running,
+                                      configs=self.configs, recorder=self.recorder)
         except Exception as exc:  # noqa: BLE001 - the job must not be lost, nor spin
             log.exception("webhook job %s failed unexpectedly", job.id)
             due_in = self._put_aside(job, exc)
@@ -213,7 +218,6 @@ class Dispatcher:
             # (Refresh the loop's cached clock first, or the timer fires early.)
             gevent.get_hub().loop.update_now()
             gevent.spawn_later(due_in + 0.02, self.wake.set)
-
 
     def _put_aside(self, job: queue.ClaimedJob, exc: Exception) -> float | None:
         """Hand a job that failed for a reason of ours back for a later try, later each time

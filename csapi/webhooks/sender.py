@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import re
 import socket
@@ -36,7 +37,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urljoin
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from csapi.webhooks.policy import (
@@ -192,7 +194,12 @@ class _WatchedMixin:
     _watched: socket.socket | None = None
 
     def _new_conn(self) -> socket.socket:
-        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        sock = None
+        if urllib3_connection.create_connection is _URLLIB3_CREATE_CONNECTION:
+            # (When it was replaced, e.g. to simulate the network in tests, it is used.)
+            sock = _connect_numeric(self)  # type: ignore[arg-type]
+        if sock is None:
+            sock = super()._new_conn()  # type: ignore[misc]
         self._watched = self.watchdog.watch(sock)
         return sock
 
@@ -201,6 +208,36 @@ class _WatchedMixin:
         if self._watched is not None:
             self.watchdog.release(self._watched)
             self._watched = None
+
+
+_URLLIB3_CREATE_CONNECTION = urllib3_connection.create_connection
+
+
+def _connect_numeric(conn: HTTPConnection) -> socket.socket | None:
+    """urllib3's ``_new_conn`` for the checked IP address we dial, without its getaddrinfo
+    (under gevent a round trip through the resolver's thread pool for an address that needs
+    no resolving). Same socket options, timeout and errors; None for anything else."""
+    host: str = conn._dns_host  # type: ignore[attr-defined]
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in conn.socket_options or ():
+            sock.setsockopt(*option)
+        sock.settimeout(conn.timeout)
+        if conn.source_address:
+            sock.bind(conn.source_address)
+        sock.connect((host, conn.port))
+    except TimeoutError as exc:
+        sock.close()
+        raise ConnectTimeoutError(conn, f"Connection to {conn.host} timed out. (connect "
+                                  f"timeout={conn.timeout})") from exc
+    except OSError as exc:
+        sock.close()
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {exc}") from exc
+    return sock
 
 
 class _HTTP(_WatchedMixin, HTTPConnection):

@@ -13,6 +13,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import gevent
@@ -282,7 +283,7 @@ class Recorder:
             # One bad row must not fail the others: each in a transaction of its own.
             for item in batch:
                 try:
-                    _tx(self.state, lambda db, it=item: write(db, [it]))
+                    _tx(self.state, partial(write, items=[item]))
                 except Exception as one:  # noqa: BLE001 - handed to its worker
                     item[2].set_exception(one)
                 else:
@@ -324,18 +325,18 @@ def run_job(state: Any, job: queue.ClaimedJob,
         stopping = not keep_going()
         if config.backoff > 0 or stopping:
             delay = 0.0 if stopping else backoff_delay(config.backoff, attempt)
-            due = _tx(state, lambda db, n=attempt, d=delay, o=outcome: queue.retry_later(
-                db, job, state.msid, attempts=n, delay=d, response=o.response,
-                start=o.start))
+            due = _tx(state, partial(queue.retry_later, job=job, msid=state.msid,
+                                     attempts=attempt, delay=delay,
+                                     response=outcome.response, start=outcome.start))
             return max((due - datetime.utcnow()).total_seconds(), 0.0)
         _tx(state, lambda db: queue.extend_lease(db, job.id, state.msid,
                                                  _lease_seconds(config)))
     if recorder is not None:
         recorder.complete(job, outcome)
         return None
-    _tx(state, lambda db, o=outcome: queue.complete(
-        db, job, state.msid, headers=o.headers, success=o.success, response=o.response,
-        start=o.start, end=o.end))
+    _tx(state, partial(queue.complete, job=job, msid=state.msid, headers=outcome.headers,
+                       success=outcome.success, response=outcome.response,
+                       start=outcome.start, end=outcome.end))
     return None
 
 

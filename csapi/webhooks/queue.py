@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from csapi.db.models import (
@@ -44,7 +46,7 @@ def utcnow() -> datetime:
 
 def _fan_out_row(db: Session, row: WebhookDispatchEvent) -> int:
     """Turn one pending event into jobs; 0 when another server took it first."""
-    taken = db.execute(delete(WebhookDispatchEvent).where(WebhookDispatchEvent.id == row.id))
+    taken: Any = db.execute(delete(WebhookDispatchEvent).where(WebhookDispatchEvent.id == row.id))
     if taken.rowcount != 1:
         return 0
     event = db.get(Event, row.event_id)
@@ -91,7 +93,7 @@ _CLAIMED = (WebhookDispatchJob.id, WebhookDispatchJob.event_id, WebhookDispatchJ
             WebhookDispatchJob.last_response, WebhookDispatchJob.last_start)
 
 
-def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: set[int] = frozenset(),
+def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: AbstractSet[int] = frozenset(),
           ) -> list[ClaimedJob]:
     """Claim up to `limit` due jobs for this server."""
     if limit <= 0:
@@ -111,7 +113,7 @@ def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: set[int] = fr
                               .order_by(*order).limit(limit)))
         if not ids:
             return []
-        rows = db.execute(update(WebhookDispatchJob).where(
+        rows: Any = db.execute(update(WebhookDispatchJob).where(
             WebhookDispatchJob.id.in_(ids), *due).values(**claimed).returning(*_CLAIMED)).all()
     else:
         rows = db.execute(select(*_CLAIMED).where(*due, *excluded).order_by(*order)
@@ -124,7 +126,7 @@ def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: set[int] = fr
 
 
 def extend_lease(db: Session, job_id: int, msid: int, seconds: float) -> bool:
-    res = db.execute(update(WebhookDispatchJob).where(
+    res: Any = db.execute(update(WebhookDispatchJob).where(
         WebhookDispatchJob.id == job_id, WebhookDispatchJob.claimed_by == msid,
     ).values(lease_until=utcnow() + timedelta(seconds=seconds)))
     return res.rowcount == 1
@@ -133,7 +135,7 @@ def extend_lease(db: Session, job_id: int, msid: int, seconds: float) -> bool:
 def complete(db: Session, job: ClaimedJob, msid: int, *, headers: str, success: bool,
              response: str, start: datetime, end: datetime) -> bool:
     """Record the delivery and drop the job, if this server still holds it."""
-    res = db.execute(delete(WebhookDispatchJob).where(
+    res: Any = db.execute(delete(WebhookDispatchJob).where(
         WebhookDispatchJob.id == job.id, WebhookDispatchJob.claimed_by == msid))
     if res.rowcount != 1:
         return False
@@ -161,7 +163,7 @@ def complete_many(db: Session, finished: Sequence[Finished], msid: int) -> set[i
     history rows; only jobs this server still holds are recorded. Returns their ids."""
     if not finished:
         return set()
-    jobs = WebhookDispatchJob.__table__
+    jobs = cast(Table, WebhookDispatchJob.__table__)
     held_here = (jobs.c.id.in_([f.job.id for f in finished]), jobs.c.claimed_by == msid)
     if db.get_bind().dialect.name == "sqlite":
         held = set(db.execute(delete(jobs).where(*held_here).returning(jobs.c.id)).scalars())
@@ -175,7 +177,7 @@ def complete_many(db: Session, finished: Sequence[Finished], msid: int) -> set[i
              "response": fit_text(f.response), "start_time": f.start, "end_time": f.end}
             for f in finished if f.job.id in held]
     if rows:
-        db.execute(insert(WebhookDelivery.__table__), rows)
+        db.execute(insert(cast(Table, WebhookDelivery.__table__)), rows)
     return held
 
 
@@ -213,9 +215,10 @@ def release(db: Session, job_ids: list[int], msid: int) -> None:
     ).values(claimed_by=None, lease_until=None))
 
 
-def release_all(db: Session, msid: int, keep: set[int] = frozenset()) -> int:
+def release_all(db: Session, msid: int, keep: AbstractSet[int] = frozenset()) -> int:
     """Hand back every job this server holds (start-up after a crash, or shutdown)."""
     stmt = update(WebhookDispatchJob).where(WebhookDispatchJob.claimed_by == msid)
     if keep:
         stmt = stmt.where(WebhookDispatchJob.id.not_in(keep))
-    return db.execute(stmt.values(claimed_by=None, lease_until=None)).rowcount
+    result: Any = db.execute(stmt.values(claimed_by=None, lease_until=None))
+    return int(result.rowcount)

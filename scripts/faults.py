@@ -141,14 +141,14 @@ def under_load(name: str, backend: str, fault: Callable[[h.World, h.Server], Non
     folder = Path(tempfile.mkdtemp(prefix=f"csapi-{name}-"))
     db = h.new_database(backend, folder)
     rx = Receiver()
+    current: dict[str, h.Server] = {}
     try:
         world = h.prepare(db)
         h.add_webhooks(world, [rx.url])
         url = db.url
         if via_proxy is not None:
             url = url.replace("127.0.0.1:3306", f"127.0.0.1:{via_proxy.port}")
-        server = h.Server(url, folder=folder)
-        current = {"server": server}
+        server = current["server"] = h.Server(url, folder=folder)
         sampler = h.Sampler(lambda: current["server"]).start()
         load = h.Load(world, server.url, threads=4).start()
         time.sleep(3)
@@ -187,6 +187,8 @@ def under_load(name: str, backend: str, fault: Callable[[h.World, h.Server], Non
                    f"{sampler.peak_rss():.0f} MB; tracebacks logged {tracebacks}; exit {code}")
         return Result(name, ok, numbers)
     finally:
+        if "server" in current:
+            current["server"].stop()
         rx.close()
         db.drop()
 

@@ -71,11 +71,24 @@ class Database:
         return dblib.make_engine(self.url)
 
     def drop(self) -> None:
-        if self.backend == "mysql":
-            server = create_engine(MYSQL + "/")
-            with server.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {self.name}"))
-            server.dispose()
+        """Drop the schema; first end whatever still holds it (ours only), so that a crashed
+        run can't leave DROP waiting on a metadata lock."""
+        if self.backend != "mysql":
+            return
+        server = create_engine(MYSQL + "/")
+        with server.connect() as conn:
+            me = conn.scalar(text("SELECT CONNECTION_ID()"))
+            for (conn_id,) in conn.execute(text(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = :db"),
+                    {"db": self.name}):
+                if conn_id != me:
+                    try:
+                        conn.execute(text(f"KILL CONNECTION {int(conn_id)}"))
+                    except Exception:  # noqa: BLE001 - it ended by itself meanwhile
+                        pass
+            conn.execute(text("SET SESSION lock_wait_timeout = 30"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {self.name}"))
+        server.dispose()
 
 
 def new_database(backend: str, folder: Path) -> Database:

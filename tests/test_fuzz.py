@@ -51,6 +51,7 @@ from csapi.db.models import (
     WebhookFilter,
 )
 from csapi.seed import now
+from csapi.webhooks import sender as _sender  # noqa: F401 - bound before `dns` patches
 from tests.hostile import (
     GENERIC_530,
     TABLES,

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from csapi.api.acl import domain_of, project_membership
+from csapi.api.acl import can_access_domain, domain_of, project_membership
 from csapi.api.context import CallContext
 from csapi.api.errors import InvalidParameterValue, PermissionDenied
 from csapi.api.listing import page_query
@@ -222,7 +222,9 @@ def delete_account_from_project(ctx: CallContext, p: Params) -> SuccessResult:
 )
 def list_project_accounts(ctx: CallContext, p: Params) -> ListResult:
     project = live_project(p["projectid"], "Unable to find the project id={id}")
-    admin = ctx.is_root_admin or ctx.is_domain_admin or ctx.account.type == 4
+    # Domain admins only for projects inside their own subtree; everyone else must be a member.
+    admin = ctx.is_root_admin or ctx.account.type == 4 or (
+        ctx.is_domain_admin and can_access_domain(ctx, domain_of(ctx.db, project.domain_id)))
     if not admin and project_membership(ctx.db, project.project_account_id,
                                         ctx.account.id) is None:
         raise PermissionDenied(f"Account {ctx.account.account_name} is not authorized to list "

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import gevent
 import gevent.event
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from csapi import settings
@@ -203,28 +203,64 @@ def _tx(state: Any, step: Callable[[Session], T]) -> T:
             pause = min(pause * 2, 2.0)
 
 
+JobInputs = tuple[Target, DeliveryConfig, str, str, str]
+_EVENT_COLUMNS = (Event.uuid, Event.type, Account.uuid)
+
+
+def _inputs_from(db: Session, state: Any, job: queue.ClaimedJob, hook: Webhook | None,
+                 event: Any, configs: ConfigCache | None) -> JobInputs | None:
+    """What a job's tries need, from its webhook row and its event's (uuid, type, owner
+    uuid); None when the job was dropped."""
+    if hook is None or hook.removed is not None or hook.state != "Enabled" or event is None:
+        # Deleted or disabled since the event was fanned out: its queue goes with it.
+        queue.drop(db, job.id, state.msid)
+        return None
+    event_uuid, event_type, owner_uuid = event
+    config = (configs.get(db, hook.domain_id) if configs is not None
+              else DeliveryConfig.for_domain(db, hook.domain_id))
+    if _lease_seconds(config) > queue.CLAIM_LEASE.total_seconds() - 15:
+        # The claim's lease may not cover a try at this timeout; renewed before each try.
+        queue.extend_lease(db, job.id, state.msid, _lease_seconds(config))
+    target = Target(hook.payload_url or "", state.secrets.decrypt(hook.secret_key),
+                    bool(hook.ssl_verification))
+    return target, config, event_uuid or "", event_type, owner_uuid or ""
+
+
 def _job_inputs(state: Any, job: queue.ClaimedJob, configs: ConfigCache | None = None,
-                ) -> tuple[Target, DeliveryConfig, str, str, str] | None:
-    def read(db: Session) -> tuple[Target, DeliveryConfig, str, str, str] | None:
+                ) -> JobInputs | None:
+    def read(db: Session) -> JobInputs | None:
         hook = db.get(Webhook, job.webhook_id)
-        event = db.execute(select(Event.uuid, Event.type, Account.uuid)
+        event = db.execute(select(*_EVENT_COLUMNS)
                            .outerjoin(Account, Account.id == Event.account_id)
                            .where(Event.id == job.event_id)).first()
-        if hook is None or hook.removed is not None or hook.state != "Enabled" or event is None:
-            # Deleted or disabled since the event was fanned out: its queue goes with it.
-            queue.drop(db, job.id, state.msid)
-            return None
-        event_uuid, event_type, owner_uuid = event
-        config = (configs.get(db, hook.domain_id) if configs is not None
-                  else DeliveryConfig.for_domain(db, hook.domain_id))
-        if _lease_seconds(config) > queue.CLAIM_LEASE.total_seconds() - 15:
-            # The claim's lease may not cover a try at this timeout; renewed before each try.
-            queue.extend_lease(db, job.id, state.msid, _lease_seconds(config))
-        target = Target(hook.payload_url or "", state.secrets.decrypt(hook.secret_key),
-                        bool(hook.ssl_verification))
-        return target, config, event_uuid or "", event_type, owner_uuid or ""
+        return _inputs_from(db, state, job, hook, event, configs)
 
     return _tx(state, read)
+
+
+def read_inputs(db: Session, state: Any, jobs: list[queue.ClaimedJob],
+                configs: ConfigCache | None = None) -> dict[int, JobInputs | None]:
+    """The inputs of freshly claimed jobs, read in the claim's own transaction with two
+    queries for all of them (instead of a transaction per job): job id -> inputs, or None
+    when the job was dropped. A job missing from the answer (its inputs could not be made,
+    e.g. a secret that does not decrypt) reads them itself in run_job, and fails there."""
+    if not jobs:
+        return {}
+    hooks = {h.id: h for h in db.scalars(
+        select(Webhook).where(Webhook.id.in_({j.webhook_id for j in jobs})))}
+    events = {row[0]: tuple(row[1:]) for row in db.execute(
+        select(Event.id, *_EVENT_COLUMNS).outerjoin(Account, Account.id == Event.account_id)
+        .where(Event.id.in_({j.event_id for j in jobs})))}
+    out: dict[int, JobInputs | None] = {}
+    for job in jobs:
+        try:
+            out[job.id] = _inputs_from(db, state, job, hooks.get(job.webhook_id),
+                                       events.get(job.event_id), configs)
+        except SQLAlchemyError:
+            raise
+        except Exception:  # noqa: BLE001 - left to run_job, which puts the job aside
+            continue
+    return out
 
 
 def _lease_seconds(config: DeliveryConfig) -> float:
@@ -236,15 +272,26 @@ class Recorder:
     """Group commit of finished jobs for the dispatcher's workers: a worker hands its outcome
     over and waits until it is written; the first one to find no write under way writes
     everything handed over by then in one transaction (each job still conditionally: its
-    history row and the job's removal together, only if this server holds it)."""
+    history row and the job's removal together, only if this server holds it).
+
+    Only where a commit waits for the database (MySQL/MariaDB: a round trip and a log flush).
+    SQLite commits without yielding, and reuses the ids of deleted jobs: a job removed in a
+    batch while its worker is still on its way out could come back as a new job with the same
+    id, which the dispatcher would take for a re-claim of the running one. There each worker
+    writes its own outcome at once."""
 
     def __init__(self, state: Any) -> None:
         self.state = state
+        self.batches = state.engine.dialect.name != "sqlite"
         self._pending: list[tuple[queue.ClaimedJob, Outcome, gevent.event.AsyncResult]] = []
         self._writing = False
 
     def complete(self, job: queue.ClaimedJob, outcome: Outcome) -> None:
         done = gevent.event.AsyncResult()
+        if not self.batches:
+            self._write([(job, outcome, done)])
+            done.get()
+            return
         self._pending.append((job, outcome, done))
         if not self._writing:
             self._write_all()
@@ -300,7 +347,8 @@ class Recorder:
 def run_job(state: Any, job: queue.ClaimedJob,
             keep_going: Callable[[], bool] = lambda: True,
             configs: ConfigCache | None = None,
-            recorder: Recorder | None = None) -> float | None:
+            recorder: Recorder | None = None,
+            prefetched: JobInputs | None = None) -> float | None:
     """Make the job's remaining tries; record the delivery or hand the job back for later.
 
     Returns the seconds until the job is due again when it was handed back (retry backoff,
@@ -308,9 +356,9 @@ def run_job(state: Any, job: queue.ClaimedJob,
     stops) ends the job after the try in flight; the tries left stay queued. `configs`
     caches the settings between jobs (the dispatcher's); without it they are read anew.
     `recorder` writes the result together with other workers' (else in a transaction of its
-    own).
+    own). `prefetched`: the job's inputs, already read with its claim (read_inputs).
     """
-    inputs = _job_inputs(state, job, configs)
+    inputs = prefetched if prefetched is not None else _job_inputs(state, job, configs)
     if inputs is None:
         return None
     target, config, event_uuid, event_type, account_uuid = inputs

@@ -167,12 +167,13 @@ class Dispatcher:
             passed_over = passed_over or bool(saturated)
             with transaction(self.state.sessions) as db:
                 jobs = queue.claim(db, self.state.msid, free, exclude_webhooks=saturated)
+                inputs = self._read_inputs(db, jobs)
             surplus = []
             for job in jobs:
                 if self.busy[job.webhook_id] >= self.per_webhook:
                     surplus.append(job.id)
-                else:
-                    self._start(job)
+                elif job.id not in inputs or inputs[job.id] is not None:  # None: dropped
+                    self._start(job, inputs.get(job.id))
             if surplus:
                 passed_over = True
                 with transaction(self.state.sessions) as db:
@@ -189,21 +190,31 @@ class Dispatcher:
         if passed_over and free > 0 and self.running:
             with transaction(self.state.sessions) as db:
                 jobs = queue.claim(db, self.state.msid, free)
+                inputs = self._read_inputs(db, jobs)
             for job in jobs:
-                self._start(job)
+                if job.id not in inputs or inputs[job.id] is not None:  # None: dropped
+                    self._start(job, inputs.get(job.id))
 
-    def _start(self, job: queue.ClaimedJob) -> None:
+    def _read_inputs(self, db: Any, jobs: list[queue.ClaimedJob]
+                     ) -> dict[int, delivery.JobInputs | None]:
+        """Inputs of the claimed jobs, in the claim's transaction; not for a job a worker
+        here still runs (re-claimed after its lease ran out), which is left alone."""
+        fresh = [job for job in jobs if job.id not in self.inflight]
+        return delivery.read_inputs(db, self.state, fresh, self.configs)
+
+    def _start(self, job: queue.ClaimedJob, inputs: delivery.JobInputs | None = None) -> None:
         if job.id in self.inflight:
             return  # re-claimed after its lease ran out while a worker here still runs it
         self.inflight.add(job.id)
         self.busy[job.webhook_id] += 1
-        self.pool.spawn(self._run, job)
+        self.pool.spawn(self._run, job, inputs)
 
-    def _run(self, job: queue.ClaimedJob) -> None:
+    def _run(self, job: queue.ClaimedJob, inputs: delivery.JobInputs | None = None) -> None:
         due_in = None
         try:
             due_in = delivery.run_job(self.state, job, keep_going=lambda: self.running,
-                                      configs=self.configs, recorder=self.recorder)
+                                      configs=self.configs, recorder=self.recorder,
+                                      prefetched=inputs)
         except Exception as exc:  # noqa: BLE001 - the job must not be lost, nor spin
             log.exception("webhook job %s failed unexpectedly", job.id)
             due_in = self._put_aside(job, exc)

@@ -39,6 +39,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="memory: events/s of the steady load (x5 webhooks)")
     p.add_argument("--quick", action="store_true",
                    help="memory: 20 s / 60 s instead of 1 min / 5 min of steady load")
+    p.add_argument("--label", default="",
+                   help="tag for the RESULTS.md sections (e.g. 'before'), so that a run of "
+                   "other code (CSAPI_BENCH_SOURCE) does not replace this code's results")
     p.add_argument("--no-save", action="store_true", help="print only; leave RESULTS.md")
     return p.parse_args(argv)
 
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         module = importlib.import_module(f"bench.scenarios.{name}")
         for report in module.run(args):
+            if args.label:
+                report.key += f"-{args.label}"
+                report.title += f" [{args.label}]"
             report.notes.append(f"Scenario wall time {time.monotonic() - t0:.0f} s.")
             report.print()
             if not args.no_save:

@@ -24,6 +24,7 @@ Marker = Callable[[bytes], str]
 @dataclass
 class CallLog:
     starts: dict[str, float] = field(default_factory=dict)  # marker -> start (time.time())
+    answers: dict[str, float] = field(default_factory=dict)  # marker -> answer received
     errors: list[str] = field(default_factory=list)
     first: float = 0.0
     last_answer: float = 0.0
@@ -51,13 +52,15 @@ def _call(api: ApiClient, path: str, marker: Marker, log: CallLog) -> None:
     except OSError as exc:
         log.errors.append(f"{type(exc).__name__}: {exc}")
         return
-    log.last_answer = max(log.last_answer, time.time())
+    t1 = time.time()
+    log.last_answer = max(log.last_answer, t1)
     if status != 200:
         log.errors.append(f"{status}: {data[:200]!r}")
         return
     key = marker(data)
     if key:
         log.starts[key] = t0
+        log.answers[key] = t1
 
 
 def burst(clients: Sequence[ApiClient], paths: Sequence[tuple[str, Marker]],

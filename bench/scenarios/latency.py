@@ -32,7 +32,7 @@ STEADY_CONNECTIONS = 32  # open loop: calls in flight at most (each on its own c
 
 
 def latencies(rx: Receiver, log: CallLog, paths: set[str], since: int = 0,
-              grace: float = GRACE) -> list[float]:
+              grace: float = GRACE, from_answer: bool = False) -> list[float]:
     """Per expected delivery, arrival - call start in ms (inf when it never came). The
     receiver was reset before the load, so everything it counts belongs to it."""
     expected = len(log.starts) * len(paths)
@@ -44,7 +44,7 @@ def latencies(rx: Receiver, log: CallLog, paths: set[str], since: int = 0,
         if path in paths and marker in log.starts:
             arrivals.setdefault((path, marker), t)
     out = []
-    for marker, start in log.starts.items():
+    for marker, start in (log.answers if from_answer else log.starts).items():
         for path in paths:
             t = arrivals.get((path, marker))
             out.append(math.inf if t is None else (t - start) * 1000)
@@ -52,15 +52,16 @@ def latencies(rx: Receiver, log: CallLog, paths: set[str], since: int = 0,
 
 
 def one_load(s: Stack, rx: Receiver, tag: str, rate: float, seconds: float,
-             paths: set[str]) -> tuple[list[float], CallLog]:
+             paths: set[str]) -> tuple[list[float], list[float], CallLog]:
     api = s.client()
     calls = domain_events(api, tag, max(1, int(rate * seconds)))
     rx.reset()
     log = steady(drivers(s, STEADY_CONNECTIONS), calls, rate)
     lat = latencies(rx, log, paths)
+    lat_answer = latencies(rx, log, paths, grace=0, from_answer=True)
     purge_queue(s)  # a run that overloaded the server leaves a backlog: drop it
     settle(s)
-    return lat, log
+    return lat, lat_answer, log
 
 
 def measure(args: argparse.Namespace, backend: str) -> Report:
@@ -83,7 +84,8 @@ def measure(args: argparse.Namespace, backend: str) -> Report:
             one_load(s, rx, "warm", 20, 2, paths)
             for run in range(args.runs):
                 for label, r in (("", rate), ("light load: ", rate / 10)):
-                    lat, log = one_load(s, rx, f"lat{run}-{r:g}", r, seconds, paths)
+                    lat, lat_answer, log = one_load(s, rx, f"lat{run}-{r:g}", r, seconds,
+                                                    paths)
                     late = sum(1 for v in lat if math.isinf(v)) / max(1, len(lat))
                     p50, p99 = percentile(lat, 50), percentile(lat, 99)
                     tgt = not label
@@ -91,6 +93,14 @@ def measure(args: argparse.Namespace, backend: str) -> Report:
                                info=not tgt).values.append(p50)
                     rep.figure(f"{label}p99 latency", "ms", "<= 25" if tgt else "",
                                info=not tgt).values.append(p99)
+                    rep.figure(f"{label}p50 latency from the API answer", "ms",
+                               info=True).values.append(percentile(lat_answer, 50))
+                    rep.figure(f"{label}p99 latency from the API answer", "ms",
+                               info=True).values.append(percentile(lat_answer, 99))
+                    rep.figure(f"{label}API call p50 (start to answer)", "ms",
+                               info=True).values.append(percentile(
+                                   [(log.answers[k] - v) * 1000 for k, v in log.starts.items()],
+                                   50))
                     rep.figure(f"{label}late (not delivered within 60 s)", "%",
                                info=True).values.append(late * 100)
                     rep.figure(f"{label}driver start lag, max", "ms",

@@ -87,14 +87,14 @@ def send(http: Any, method: str, pairs: Pairs) -> Any:
 
 
 def call(http: Any, method: str, command: str | None, params: Pairs, *, api_key: str | None,
-         secret: str | None, fmt: str | None = "json", allow_generic: bool = False) -> Answer:
+         secret: str | None, fmt: str | None = "json") -> Answer:
     resp = send(http, method, signed_pairs(method, command, params, api_key, secret, fmt))
-    return check_envelope(resp, "json" if fmt == "json" else "xml", allow_generic)
+    return check_envelope(resp, "json" if fmt == "json" else "xml")
 
 
-def check_envelope(resp: Any, fmt: str, allow_generic: bool = False) -> Answer:
+def check_envelope(resp: Any, fmt: str) -> Answer:
     """Assert CloudStack's envelope (never HTML, never a traceback, never a bare 500) and
-    return what it says. `allow_generic`: the caller knows of a deliberate generic 530."""
+    return what it says."""
     status = resp.status_code
     raw = resp.get_data(as_text=True)
     ctype = resp.headers.get("Content-Type")
@@ -123,7 +123,7 @@ def check_envelope(resp: Any, fmt: str, allow_generic: bool = False) -> Answer:
     if status != 200:
         assert code == status, where
         assert isinstance(errtext, str) and errtext, where
-        assert allow_generic or not (status == 530 and errtext == GENERIC_530), (
+        assert not (status == 530 and errtext == GENERIC_530), (
             "an unhandled exception answered the generic 530: " + where)
     return Answer(status, fmt, envelope, code, errtext, body, raw, resp.headers)
 

@@ -324,7 +324,7 @@ class Fuzzer:
         where = f"{label} [{method} {fmt}]"
         try:
             ans = call(self.http, method, command or api.name, pairs, api_key=self.key,
-                       secret=self.secret, fmt=fmt, allow_generic=self.forced_duplicate(pairs))
+                       secret=self.secret, fmt=fmt)
         except (AssertionError, ValueError) as exc:
             self.failures.append(f"{where}: {exc}")
             self.counts = table_counts(self.state)
@@ -351,15 +351,6 @@ class Fuzzer:
                                      f"({ans.errortext}) but wrote {diff}")
         self.counts = after
         return ans
-
-    def forced_duplicate(self, pairs: list[tuple[str, str]]) -> bool:
-        """createAccount/createUser with an `accountid`/`userid` already in use answer the
-        generic 530 on purpose: CloudStack's duplicate-key database error."""
-        given = {k.lower(): v for k, v in pairs}
-        with transaction(self.state.sessions) as db:
-            return any(db.scalar(select(model.id).where(model.uuid == given[name])) is not None
-                       for name, model in (("accountid", Account), ("userid", User))
-                       if given.get(name))
 
     def finish_job(self, ans: Answer, where: str, before: dict[str, int]) -> dict[str, int]:
         """Wait for an accepted async job; a failed one may only have written its own rows."""

@@ -270,7 +270,8 @@ class Fuzzer:
     def base(self, api: Api) -> dict[str, str]:
         """Valid values for the required parameters, the `id` of non-list commands and the
         few optional ones without which a command can only refuse."""
-        extra = {"createUser": ("domainid",), "createAccount": ("accounttype",), "updateConfiguration": ("value",),
+        extra = {"createUser": ("domainid",), "createAccount": ("accounttype",),
+                 "updateConfiguration": ("value",),
                  "createRole": ("type",), "archiveEvents": ("ids",), "deleteEvents": ("ids",),
                  "executeWebhookDelivery": ("webhookid",), "addWebhookFilter": ("mode",)}
         wanted = set(extra.get(api.name, ()))

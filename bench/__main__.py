@@ -56,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", flush=True)
         t0 = time.monotonic()
         module = importlib.import_module(f"bench.scenarios.{name}")
-        for report in module.run(args):
+        reports = module.run(args)
+        took = time.monotonic() - t0
+        for report in reports:
             if args.label:
                 report.key += f"-{args.label}"
                 report.title += f" [{args.label}]"
-            report.notes.append(f"Scenario wall time {time.monotonic() - t0:.0f} s.")
+            report.notes.append(f"Wall time of the scenario ({len(reports)} report(s)): "
+                                f"{took:.0f} s.")
             report.print()
             if not args.no_save:
                 report.save()

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,8 +84,12 @@ def machine() -> str:
                     break
     except OSError:
         pass
+    code = ""
     source = os.environ.get("CSAPI_BENCH_SOURCE")
-    code = f"; csapi code from {source}" if source else ""
+    if source:  # name the commit, never the folder (it is a path on this machine)
+        rev = subprocess.run(["git", "-C", source, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+        code = f"; csapi code at commit {rev or 'unknown'}"
     return (f"{os.cpu_count()} cores ({model or platform.processor() or 'unknown CPU'}), "
             f"Python {platform.python_version()}, load average {load[0]:.1f} / {load[1]:.1f} "
             f"at the start of the run (shared machine: other work ran at the same time){code}")

@@ -55,8 +55,10 @@ def mysql_server_url() -> str:
 
 
 def child_env() -> dict[str, str]:
-    """The environment of every process started here. CSAPI_BENCH_SOURCE=<folder holding a
-    `csapi` package> runs that code instead of this checkout's (to measure a "before")."""
+    """The environment of every process started here (all run with `python -P`, so that
+    PYTHONPATH alone decides where modules come from). CSAPI_BENCH_SOURCE=<folder holding a
+    `csapi` package> runs that code instead of this checkout's (to measure a "before"): the
+    server, and the baselines' csapi code too."""
     env = dict(os.environ)
     source = env.get("CSAPI_BENCH_SOURCE", "")
     env["PYTHONPATH"] = os.pathsep.join(
@@ -165,7 +167,7 @@ class Receiver:
     def __init__(self) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.receiver", "--port", str(self.port)],
+            [sys.executable, "-P", "-m", "bench.receiver", "--port", str(self.port)],
             cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -206,7 +208,7 @@ class Server:
         self.workdir = workdir
         self.port = free_port()
         self.log_path = workdir / f"server-{self.port}.log"
-        cmd = [sys.executable, "-m", "csapi.cli", "serve", "--host", "127.0.0.1", "--port",
+        cmd = [sys.executable, "-P", "-m", "csapi.cli", "serve", "--host", "127.0.0.1", "--port",
                str(self.port), "--database-url", url, "--msid", str(msid)]
         env = child_env()
         env.setdefault("CSAPI_LOG_LEVEL", "INFO")

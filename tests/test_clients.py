@@ -322,7 +322,7 @@ def test_fresh_server_login_register_keys_and_use_them(serve: ServerFactory, fre
     good = signed(api_key, secret, "listUsers", [("signatureVersion", "3"),
                                                  ("expires", expires_in(60))])
     tampered = [(k, v[:-2] + "AA" if k == "signature" else v) for k, v in good]
-    wrong_key = signed("x" + api_key[1:], secret, "listUsers")
+    wrong_key = signed(("y" if api_key[0] == "x" else "x") + api_key[1:], secret, "listUsers")
     wrong_secret = signed(api_key, secret[::-1], "listUsers")
     expired = signed(api_key, secret, "listUsers", [("signatureVersion", "3"),
                                                     ("expires", expires_in(-1))])

@@ -130,11 +130,13 @@ def test_sessionkey_mismatch_is_401_and_ends_the_session(http, subtests):
                    "both-wrong-but-equal", "no-jsessionid"):
         with subtests.test(broken):
             session = Session(login(http))
+            # Change the first character to one it certainly is not (keys are random).
+            wrong = ("y" if session.key[0] == "x" else "x") + session.key[1:]
             kwargs: dict[str, Any] = {
                 "no-parameter": {"key": None},
                 "no-cookie": {"cookie_key": None},
-                "wrong-parameter": {"key": "x" + session.key[1:]},
-                "wrong-cookie": {"cookie_key": "x" + session.key[1:]},
+                "wrong-parameter": {"key": wrong},
+                "wrong-cookie": {"cookie_key": wrong},
                 "both-wrong-but-equal": {"key": "forged", "cookie_key": "forged"},
                 "no-jsessionid": {"sid": None},
             }[broken]

@@ -68,7 +68,7 @@ class FlaskBaseline:
     def __init__(self, size: int) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.flask_baseline", "--port", str(self.port),
+            [sys.executable, "-P", "-m", "bench.flask_baseline", "--port", str(self.port),
              "--size", str(size)], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL)
         assert self.process.stdout is not None

@@ -63,7 +63,7 @@ def drivers(s: Stack, n: int = DRIVER_CONNECTIONS) -> list[ApiClient]:
 def baseline_posts(url: str, count: int, concurrency: int) -> dict[str, float]:
     """bench.baseline_sender in its own process."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.baseline_sender", "--url", url, "--count", str(count),
+        [sys.executable, "-P", "-m", "bench.baseline_sender", "--url", url, "--count", str(count),
          "--concurrency", str(concurrency)],
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from csapi import settings
@@ -49,6 +49,13 @@ MAX_REQUEST_SIZE = 32 * 1024 * 1024
 REQUEST_LINE_TOO_LONG = "csapi.request_line_too_long"
 # How far in the future a signatureVersion=3 `expires` may be when timestamps are enforced.
 EXPIRES_CEILING = timedelta(minutes=15)
+CALLER_ROWS = "csapi.caller.rows"
+# Settings most requests read (signature check, API key access, event publishing, paging):
+# loaded with one query at the start of the request's transaction.
+REQUEST_SETTINGS = ("enforce.post.requests.and.timestamps", "api.key.access",
+                    "enable.domain.settings.for.child.domain",
+                    "enable.account.settings.for.domain", "publish.action.events",
+                    "default.page.size")
 
 
 class Request:
@@ -247,9 +254,18 @@ def _verified_caller(state: Any, req: Request, db: Any) -> tuple[User, Account]:
     if settings.value(db, "enforce.post.requests.and.timestamps") and (
             expires is None or expires > now + EXPIRES_CEILING):
         raise Unauthorized()
-    user = db.scalar(select(User).where(User.api_key == api_key, User.removed.is_(None)))
-    if user is None or user.secret_key is None:
+    # The caller's user, account, domain and role in one query; held by the session for the
+    # rest of the request, so that loading the caller later reads no row again.
+    row = db.execute(
+        select(User, Account, Domain, Role)
+        .join(Account, Account.id == User.account_id)
+        .join(Domain, Domain.id == Account.domain_id)
+        .outerjoin(Role, Role.id == func.coalesce(Account.role_id, 4))
+        .where(User.api_key == api_key, User.removed.is_(None))).first()
+    if row is None or row[0].secret_key is None:
         raise Unauthorized()
+    db.info.setdefault(CALLER_ROWS, []).append(tuple(row))
+    user = row[0]
     found = _enabled_user(db, user.id)
     if found is None or not api_key_access_allowed(db, *found):
         raise Unauthorized()
@@ -265,7 +281,8 @@ def api_key_access_allowed(db: Any, user: User, account: Account) -> bool:
     for flag in (user.api_key_access, account.api_key_access):
         if flag is not None:
             return bool(flag)
-    return bool(settings.value(db, "api.key.access", account_id=account.id))
+    return bool(settings.value(db, "api.key.access", account_id=account.id,
+                               domain_id=account.domain_id))
 
 
 def load_caller(db: Any, state: Any, user_id: int) -> CallContext:
@@ -287,6 +304,7 @@ def run_command(state: Any, req: Request, envelope: str, *, user_id: int | None,
     transaction and the second loading of the caller."""
     job_id = None
     with transaction(state.sessions) as db:
+        settings.preload(db, REQUEST_SETTINGS)
         caller = None  # held, so that the session keeps the rows (its identity map is weak)
         if user_id is None:
             caller = _verified_caller(state, req, db)

@@ -274,24 +274,17 @@ class Recorder:
     everything handed over by then in one transaction (each job still conditionally: its
     history row and the job's removal together, only if this server holds it).
 
-    Only where a commit waits for the database (MySQL/MariaDB: a round trip and a log flush).
-    SQLite commits without yielding, and reuses the ids of deleted jobs: a job removed in a
-    batch while its worker is still on its way out could come back as a new job with the same
-    id, which the dispatcher would take for a re-claim of the running one. There each worker
-    writes its own outcome at once."""
+    On SQLite a job's id may be handed to the next new job as soon as the batch removed it;
+    the dispatcher tells jobs apart by (id, event, webhook), so that is harmless.
+    """
 
     def __init__(self, state: Any) -> None:
         self.state = state
-        self.batches = state.engine.dialect.name != "sqlite"
         self._pending: list[tuple[queue.ClaimedJob, Outcome, gevent.event.AsyncResult]] = []
         self._writing = False
 
     def complete(self, job: queue.ClaimedJob, outcome: Outcome) -> None:
         done = gevent.event.AsyncResult()
-        if not self.batches:
-            self._write([(job, outcome, done)])
-            done.get()
-            return
         self._pending.append((job, outcome, done))
         if not self._writing:
             self._write_all()

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, delete, select
 
 from csapi.api.context import CallContext
 from csapi.api.errors import InvalidParameterValue
-from csapi.api.listing import page_query
+from csapi.api.listing import page_by_id
 from csapi.api.params import Params
 from csapi.api.registry import (
     ROOT_ONLY,
@@ -98,19 +98,26 @@ def _webhooks_of(ctx: CallContext, *, own_only: bool = False) -> Select[Any]:
     since="4.20.0",
 )
 def list_webhook_deliveries(ctx: CallContext, p: Params) -> ListResult:
-    where = _criteria(ctx, p)
-    stmt: Any = (select(WebhookDelivery, Event, Webhook, ManagementServer)
+    # The page's ids come from webhook_delivery alone (its webhook_id index); the event,
+    # webhook and server rows are joined for those ids only.
+    ids: Any = select(WebhookDelivery.id).where(*_criteria(ctx, p))
+    if not ctx.is_root_admin:
+        ids = ids.where(WebhookDelivery.webhook_id.in_(_webhooks_of(ctx)))
+    if p["eventtype"] is not None:
+        ids = ids.join(Event, Event.id == WebhookDelivery.event_id).where(
+            Event.type == p["eventtype"])
+    if p["keyword"]:
+        ids = ids.where(WebhookDelivery.payload.like(f"%{p['keyword']}%"))
+
+    def load(keys: list[int]) -> list[Any]:
+        return list(ctx.db.execute(
+            select(WebhookDelivery, Event, Webhook, ManagementServer)
             .join(Event, Event.id == WebhookDelivery.event_id)
             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
             .outerjoin(ManagementServer, ManagementServer.msid == WebhookDelivery.mshost_msid)
-            .where(*where))
-    if not ctx.is_root_admin:
-        stmt = stmt.where(WebhookDelivery.webhook_id.in_(_webhooks_of(ctx)))
-    if p["eventtype"] is not None:
-        stmt = stmt.where(Event.type == p["eventtype"])
-    if p["keyword"]:
-        stmt = stmt.where(WebhookDelivery.payload.like(f"%{p['keyword']}%"))
-    return page_query(ctx, p, stmt.order_by(WebhookDelivery.id.desc()),
+            .where(WebhookDelivery.id.in_(keys)).order_by(WebhookDelivery.id.desc())).all())
+
+    return page_by_id(ctx, p, ids.order_by(WebhookDelivery.id.desc()), load,
                       lambda row: delivery_view(*row))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -49,7 +50,9 @@ class Dispatcher:
         self.per_webhook = max(1, int(self.size * PER_WEBHOOK_SHARE))
         self.reserved = RESERVED_WORKERS if self.size > 2 else 0
         self.busy: Counter[int] = Counter()  # webhook id -> jobs in flight here
-        self.inflight: set[int] = set()
+        # Jobs running here, as (id, event id, webhook id): SQLite hands the id of a job just
+        # deleted to the next new job, and a new job must not pass for one still running.
+        self.inflight: set[tuple[int, int, int]] = set()
         self.fresh_events: deque[int] = deque()
         self.wake = gevent.event.Event()
         self.running = False
@@ -119,13 +122,12 @@ class Dispatcher:
             try:
                 if self.orphans:
                     self._release_orphans()
-                self._fan_out_fresh()
                 now = gevent.get_hub().loop.now()
                 if now - last_sweep >= SWEEP_SECONDS:
                     last_sweep = now
                     with transaction(self.state.sessions) as db:
                         queue.fan_out_pending(db, older_than=SWEEP_GRACE)
-                self._claim_and_run()
+                self._claim_and_run(self._fan_out_fresh())
             except Exception:  # noqa: BLE001 - e.g. the database is away; retry next round
                 log.warning("webhook dispatch round failed; retrying", exc_info=True)
                 # A claim may have committed although its answer was lost: hand back what
@@ -135,39 +137,60 @@ class Dispatcher:
 
     def _release_orphans(self) -> None:
         with transaction(self.state.sessions) as db:
-            released = queue.release_all(db, self.state.msid, keep=set(self.inflight))
+            released = queue.release_all(db, self.state.msid,
+                                         keep={key[0] for key in self.inflight})
         self.orphans = False
         if released:
             log.info("handed back %d webhook jobs no worker was running", released)
 
-    def _fan_out_fresh(self) -> None:
+    def _fan_out_fresh(self) -> Claim | None:
         """Fan out the events that arrived since the last round, a batch per transaction.
         Events arriving meanwhile wait for the next round: under a steady stream of events
-        the loop must still get to claiming and delivering."""
+        the loop must still get to claiming and delivering. The last transaction also makes
+        the round's first claim, so a fresh event costs one commit before its delivery
+        starts, not two; returns that claim (None when there was nothing to fan out)."""
         pending = len(self.fresh_events)
+        first: Claim | None = None
         while pending > 0:
             batch = [self.fresh_events[i] for i in range(min(pending, FAN_OUT_BATCH))]
             with transaction(self.state.sessions) as db:
                 for event_id in batch:
                     queue.fan_out_event(db, event_id)
+                if len(batch) == pending:
+                    first = self._claim(db)
             for _ in batch:
                 self.fresh_events.popleft()  # only once their jobs are committed
             pending -= len(batch)
         if self.fresh_events:
             self.wake.set()
+        return first
 
-    def _claim_and_run(self) -> None:
+    def _claim(self, db: Any) -> Claim | None:
+        """Due jobs for the free workers, of webhooks below their share (None: no worker is
+        free); with their inputs, read in the same transaction."""
+        free = self.size - len(self.inflight)
+        if free <= 0 or not self.running:
+            return None
+        saturated = {w for w, n in self.busy.items() if n >= self.per_webhook}
+        jobs = queue.claim(db, self.state.msid, free, exclude_webhooks=saturated)
+        return Claim(free, bool(saturated), jobs, self._read_inputs(db, jobs))
+
+    def _claim_and_run(self, first: Claim | None = None) -> None:
+        """Start due jobs on the free workers. `first`: a claim already committed this round
+        (with the fan-out of fresh events), used before claiming anew."""
         passed_over = False  # due jobs were left alone because their webhook had its share
         # First the jobs of webhooks below their share of the pool ...
         for _ in range(3):
-            free = self.size - len(self.inflight)
-            if free <= 0 or not self.running:
+            claim: Claim | None
+            if first is not None:
+                claim, first = first, None
+            else:
+                with transaction(self.state.sessions) as db:
+                    claim = self._claim(db)
+            if claim is None:
                 break
-            saturated = {w for w, n in self.busy.items() if n >= self.per_webhook}
-            passed_over = passed_over or bool(saturated)
-            with transaction(self.state.sessions) as db:
-                jobs = queue.claim(db, self.state.msid, free, exclude_webhooks=saturated)
-                inputs = self._read_inputs(db, jobs)
+            free, jobs, inputs = claim.free, claim.jobs, claim.inputs
+            passed_over = passed_over or claim.passed_over
             surplus = []
             for job in jobs:
                 if self.busy[job.webhook_id] >= self.per_webhook:
@@ -199,13 +222,13 @@ class Dispatcher:
                      ) -> dict[int, delivery.JobInputs | None]:
         """Inputs of the claimed jobs, in the claim's transaction; not for a job a worker
         here still runs (re-claimed after its lease ran out), which is left alone."""
-        fresh = [job for job in jobs if job.id not in self.inflight]
+        fresh = [job for job in jobs if _key(job) not in self.inflight]
         return delivery.read_inputs(db, self.state, fresh, self.configs)
 
     def _start(self, job: queue.ClaimedJob, inputs: delivery.JobInputs | None = None) -> None:
-        if job.id in self.inflight:
+        if _key(job) in self.inflight:
             return  # re-claimed after its lease ran out while a worker here still runs it
-        self.inflight.add(job.id)
+        self.inflight.add(_key(job))
         self.busy[job.webhook_id] += 1
         self.pool.spawn(self._run, job, inputs)
 
@@ -219,7 +242,7 @@ class Dispatcher:
             log.exception("webhook job %s failed unexpectedly", job.id)
             due_in = self._put_aside(job, exc)
         finally:
-            self.inflight.discard(job.id)
+            self.inflight.discard(_key(job))
             self.busy[job.webhook_id] -= 1
             if self.busy[job.webhook_id] <= 0:
                 del self.busy[job.webhook_id]
@@ -245,6 +268,18 @@ class Dispatcher:
         except Exception:  # noqa: BLE001 - e.g. the database is still away
             self.orphans = True
             return None
+
+
+@dataclass(frozen=True)
+class Claim:
+    free: int  # workers free when it was made
+    passed_over: bool  # webhooks at their share were left out
+    jobs: list[queue.ClaimedJob]
+    inputs: dict[int, delivery.JobInputs | None]
+
+
+def _key(job: queue.ClaimedJob) -> tuple[int, int, int]:
+    return (job.id, job.event_id, job.webhook_id)
 
 
 def factory(state: Any) -> Dispatcher:

@@ -49,15 +49,17 @@ def _fan_out_row(db: Session, row: WebhookDispatchEvent) -> int:
     taken: Any = db.execute(delete(WebhookDispatchEvent).where(WebhookDispatchEvent.id == row.id))
     if taken.rowcount != 1:
         return 0
-    event = db.get(Event, row.event_id)
+    event = db.execute(select(Event.account_id, Event.domain_id, Event.type)
+                       .where(Event.id == row.event_id)).first()
     if event is None:
         return 0
     now = utcnow()
     hooks = matching_webhooks(db, account_id=event.account_id, domain_id=event.domain_id,
                               event_type=event.type)
-    for hook in hooks:
-        db.add(WebhookDispatchJob(event_id=event.id, webhook_id=hook.id, payload=row.payload,
-                                  attempts=0, next_attempt=now, created=now))
+    if hooks:  # one multi-row INSERT, without the ORM's per-object bookkeeping
+        db.execute(insert(cast(Table, WebhookDispatchJob.__table__)), [
+            {"event_id": row.event_id, "webhook_id": hook.id, "payload": row.payload,
+             "attempts": 0, "next_attempt": now, "created": now} for hook in hooks])
     return len(hooks)
 
 

@@ -28,8 +28,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="latency/isolation: seconds of steady load per run")
     p.add_argument("--rate", type=float, default=200.0,
                    help="latency: events/s offered (each to 5 webhooks)")
-    p.add_argument("--iso-rate", type=float, default=100.0,
-                   help="isolation: events/s of the steady phase (half to each webhook)")
+    p.add_argument("--iso-rate", type=float, default=40.0,
+                   help="isolation: events/s of the steady phase (half to each webhook); "
+                        "below what the server sustains, so that latency measures the black "
+                        "hole's effect rather than an overload")
     p.add_argument("--wrk-seconds", type=float, default=5.0,
                    help="api: seconds per wrk measurement")
     p.add_argument("--scale", type=float, default=1.0,

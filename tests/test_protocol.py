@@ -276,3 +276,25 @@ def test_parameter_map_rules(http, admin):
     spaced = signed(admin.api_key, admin.secret, "listApis", [("keyword", "a b")])
     plus = query(spaced).replace("a%20b", "a+b")
     assert "a+b" in plus and http.get("/client/api?" + plus).status_code == 200
+
+
+def test_database_away_is_a_530_envelope_and_one_log_line(admin, state, tmp_path, caplog):
+    """Connections that cannot be made (the database restarting, a network cut): every call
+    gets CloudStack's 530 envelope, and the log gets one line per request, no traceback."""
+    from csapi import db as dblib
+
+    gone = dblib.make_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'csapi.db'}")
+    working = state.sessions
+    state.sessions = dblib.make_sessionmaker(gone)
+    try:
+        with caplog.at_level("WARNING", logger="csapi.api.servlet"):
+            result = admin.call("listZones")
+    finally:
+        state.sessions = working
+        gone.dispose()
+    assert (result.status, result.envelope) == (530, "listzonesresponse")
+    assert result.body["errorcode"] == 530
+    records = [r for r in caplog.records if r.name == "csapi.api.servlet"]
+    assert len(records) == 1 and records[0].exc_info is None
+    assert "database unavailable: unable to open database file" in records[0].getMessage()
+    assert admin.call("listZones").status == 200  # and it works again once it is back

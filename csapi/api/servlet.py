@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from csapi import settings
@@ -155,6 +156,13 @@ def api() -> Response:
         return error_response(exc, envelope, as_json)
     except HTTPException as exc:
         return error_response(http_error(exc), envelope, as_json)
+    except (OperationalError, InterfaceError) as exc:
+        # The database is away (restarting, connections cut): one line per request, not a
+        # traceback each, so an outage does not bury the log.
+        log.warning("API request failed, database unavailable: %s",
+                    str(exc.orig or exc).splitlines()[0])
+        return error_response(ApiError(INTERNAL_ERROR, USER_ERROR_MESSAGE, 9999),
+                              envelope, as_json)
     except Exception:  # noqa: BLE001 - never a traceback on the wire
         log.exception("unhandled error in API request")
         return error_response(ApiError(INTERNAL_ERROR, USER_ERROR_MESSAGE, 9999),

@@ -43,6 +43,9 @@ def make_engine(url: str) -> Engine:
         return engine
     return create_engine(
         url,
+        # A server that stops answering (network cut, hung host) fails the statement after a
+        # minute instead of holding the request or the worker forever.
+        connect_args={"connect_timeout": 10, "read_timeout": 60, "write_timeout": 60},
         pool_size=20,
         max_overflow=20,
         pool_pre_ping=True,

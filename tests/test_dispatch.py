@@ -453,6 +453,36 @@ def test_a_receiver_that_never_answers_does_not_hold_up_a_fast_one(
     assert len(env.deliveries(fast)) == 12
 
 
+def test_many_failing_receivers_leave_a_worker_for_the_healthy_ones(
+        make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
+    """Six webhooks on a receiver that never answers, each within its own share of the pool
+    of 5: once they are known to fail, together they get at most 4 workers, and the healthy
+    webhook's deliveries do not queue behind theirs."""
+    env = make_env({"webhook.delivery.timeout": "3", "webhook.delivery.tries": "1"})
+    env.start(serve)
+    owner = env.tenant("many-bad")
+    rx_bad = receivers(default=HANG)
+    rx_fast = receivers()
+    for n in range(6):
+        env.webhook(owner, f"{rx_bad.url}?n={n}", name=f"bad-{n}")
+    fast = env.webhook(owner, rx_fast.url, name="fast")
+    api = env.client(owner)
+    # One event first, and its tries end: the dispatcher learns which webhooks fail. (Before
+    # that nothing tells a bad receiver from a good one, and they may take every worker.)
+    make_event(api, owner)
+    env.baseline(rx_bad, rx_fast, timeout=60)
+    latencies = []
+    for n in range(1, 9):
+        sent = time.monotonic()
+        make_event(api, owner)
+        [*_, last] = rx_fast.wait_for(n, timeout=30)
+        latencies.append(last.received - sent)
+        time.sleep(0.25)
+    assert rx_bad.count >= 4  # the bad ones kept being tried meanwhile
+    assert max(latencies) < 1.5, latencies
+    assert len(env.deliveries(fast)) == 8
+
+
 # --- history cleanup (in process) --------------------------------------------------------
 
 def test_history_cleanup_keeps_the_newest_rows_of_each_webhook(state: AppState) -> None:

@@ -341,7 +341,8 @@ def run_job(state: Any, job: queue.ClaimedJob,
             keep_going: Callable[[], bool] = lambda: True,
             configs: ConfigCache | None = None,
             recorder: Recorder | None = None,
-            prefetched: JobInputs | None = None) -> float | None:
+            prefetched: JobInputs | None = None,
+            on_attempt: Callable[[bool], None] | None = None) -> float | None:
     """Make the job's remaining tries; record the delivery or hand the job back for later.
 
     Returns the seconds until the job is due again when it was handed back (retry backoff,
@@ -350,6 +351,7 @@ def run_job(state: Any, job: queue.ClaimedJob,
     caches the settings between jobs (the dispatcher's); without it they are read anew.
     `recorder` writes the result together with other workers' (else in a transaction of its
     own). `prefetched`: the job's inputs, already read with its claim (read_inputs).
+    `on_attempt` hears whether each try succeeded (the dispatcher tracks failing webhooks).
     """
     inputs = prefetched if prefetched is not None else _job_inputs(state, job, configs)
     if inputs is None:
@@ -361,6 +363,8 @@ def run_job(state: Any, job: queue.ClaimedJob,
         attempt += 1
         outcome = attempt_once(target, body, event_uuid=event_uuid, event_type=event_type,
                                account_uuid=account_uuid, config=config)
+        if on_attempt is not None:
+            on_attempt(outcome.success)
         if outcome.success or attempt >= config.tries:
             break
         stopping = not keep_going()

@@ -50,6 +50,10 @@ class Dispatcher:
         self.per_webhook = max(1, int(self.size * PER_WEBHOOK_SHARE))
         self.reserved = RESERVED_WORKERS if self.size > 2 else 0
         self.busy: Counter[int] = Counter()  # webhook id -> jobs in flight here
+        # Webhooks whose last try here failed (timeouts, refusals, errors). Together they get
+        # at most the pool less the reserved workers: many bad receivers, each within its own
+        # share, must not take every worker from the healthy ones.
+        self.failing: set[int] = set()
         # Jobs running here, as (id, event id, webhook id): SQLite hands the id of a job just
         # deleted to the next new job, and a new job must not pass for one still running.
         self.inflight: set[tuple[int, int, int]] = set()
@@ -172,8 +176,26 @@ class Dispatcher:
         if free <= 0 or not self.running:
             return None
         saturated = {w for w, n in self.busy.items() if n >= self.per_webhook}
-        jobs = queue.claim(db, self.state.msid, free, exclude_webhooks=saturated)
+        jobs = self._claim_jobs(db, free, saturated)
         return Claim(free, bool(saturated), jobs, self._read_inputs(db, jobs))
+
+    def _claim_jobs(self, db: Any, limit: int, exclude: set[int]) -> list[queue.ClaimedJob]:
+        """Jobs of webhooks not known to fail first; those of failing webhooks only into the
+        workers the failing ones may still take (the pool less the reserved workers)."""
+        jobs = queue.claim(db, self.state.msid, limit, exclude_webhooks=exclude | self.failing)
+        held = sum(n for w, n in self.busy.items() if w in self.failing)
+        room = min(limit - len(jobs), self.size - self.reserved - held)
+        failing = self.failing - exclude
+        if room > 0 and failing:
+            jobs += queue.claim(db, self.state.msid, room, exclude_webhooks=exclude,
+                                only_webhooks=failing)
+        return jobs
+
+    def _heard(self, webhook_id: int, success: bool) -> None:
+        if success:
+            self.failing.discard(webhook_id)
+        else:
+            self.failing.add(webhook_id)
 
     def _claim_and_run(self, first: Claim | None = None) -> None:
         """Start due jobs on the free workers. `first`: a claim already committed this round
@@ -212,7 +234,7 @@ class Dispatcher:
         free = self.size - len(self.inflight) - self.reserved
         if passed_over and free > 0 and self.running:
             with transaction(self.state.sessions) as db:
-                jobs = queue.claim(db, self.state.msid, free)
+                jobs = self._claim_jobs(db, free, set())
                 inputs = self._read_inputs(db, jobs)
             for job in jobs:
                 if job.id not in inputs or inputs[job.id] is not None:  # None: dropped
@@ -235,9 +257,10 @@ class Dispatcher:
     def _run(self, job: queue.ClaimedJob, inputs: delivery.JobInputs | None = None) -> None:
         due_in = None
         try:
-            due_in = delivery.run_job(self.state, job, keep_going=lambda: self.running,
-                                      configs=self.configs, recorder=self.recorder,
-                                      prefetched=inputs)
+            due_in = delivery.run_job(
+                self.state, job, keep_going=lambda: self.running, configs=self.configs,
+                recorder=self.recorder, prefetched=inputs,
+                on_attempt=lambda ok: self._heard(job.webhook_id, ok))
         except Exception as exc:  # noqa: BLE001 - the job must not be lost, nor spin
             log.exception("webhook job %s failed unexpectedly", job.id)
             due_in = self._put_aside(job, exc)

@@ -96,8 +96,8 @@ _CLAIMED = (WebhookDispatchJob.id, WebhookDispatchJob.event_id, WebhookDispatchJ
 
 
 def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: AbstractSet[int] = frozenset(),
-          ) -> list[ClaimedJob]:
-    """Claim up to `limit` due jobs for this server."""
+          only_webhooks: AbstractSet[int] | None = None) -> list[ClaimedJob]:
+    """Claim up to `limit` due jobs for this server (of `only_webhooks`, when given)."""
     if limit <= 0:
         return []
     now = utcnow()
@@ -106,8 +106,10 @@ def claim(db: Session, msid: int, limit: int, *, exclude_webhooks: AbstractSet[i
         or_(WebhookDispatchJob.claimed_by.is_(None), WebhookDispatchJob.lease_until < now),
     )
     order = (WebhookDispatchJob.next_attempt, WebhookDispatchJob.id)
-    excluded = ((WebhookDispatchJob.webhook_id.not_in(exclude_webhooks),)
-                if exclude_webhooks else ())
+    excluded: tuple[Any, ...] = ((WebhookDispatchJob.webhook_id.not_in(exclude_webhooks),)
+                                 if exclude_webhooks else ())
+    if only_webhooks is not None:
+        excluded += (WebhookDispatchJob.webhook_id.in_(only_webhooks),)
     claimed = {"claimed_by": msid, "lease_until": now + CLAIM_LEASE}
     if db.get_bind().dialect.name == "sqlite":
         # Writers are serialized: the conditional UPDATE takes only what is still free.

@@ -41,6 +41,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionErro
 from urllib3.util import connection as urllib3_connection
 from urllib3.util.ssl_match_hostname import CertificateError
 
+from csapi.webhooks import policy as _policy
 from csapi.webhooks.policy import (
     Destination,
     DestinationError,
@@ -48,7 +49,6 @@ from csapi.webhooks.policy import (
     IPAddress,
     Resolver,
     check_destination,
-    system_resolve,
 )
 
 RESPONSE_CAP = 64 * 1024
@@ -256,16 +256,17 @@ def post(
     timeout: float,
     ssl_verify: bool,
     policy: DestinationPolicy,
-    resolve: Resolver = system_resolve,
+    resolve: Resolver | None = None,
     max_redirects: int = 5,
     ca_certs: str | None = None,
 ) -> Attempt:
     """POST ``body`` to ``url`` once (following redirects only if the policy allows).
 
     ``timeout`` bounds connect, each read, and the attempt as a whole. ``ca_certs`` replaces
-    the system trust store (tests, private CAs).
+    the system trust store (tests, private CAs). ``resolve`` defaults to the system resolver,
+    looked up at each call (not bound at import, so a stand-in put in place later applies).
     """
-    run = _Run(timeout, ssl_verify, policy, resolve, ca_certs)
+    run = _Run(timeout, ssl_verify, policy, resolve or _policy.system_resolve, ca_certs)
     started = _utcnow()
     try:
         status, text, truncated = run.follow(url, body, headers, max_redirects)

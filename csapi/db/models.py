@@ -293,7 +293,14 @@ class Webhook(Base):
     scope: Mapped[str] = mapped_column(CHAR(32))
     created: Mapped[datetime | None] = mapped_column(DateTime)
     removed: Mapped[datetime | None] = mapped_column(DateTime)
-    __table_args__ = (Index("i_webhook__account_id", "account_id"),)
+    __table_args__ = (
+        Index("i_webhook__account_id", "account_id"),
+        # One per branch of csapi.webhooks.matching (db/upgrade 0003).
+        Index("i_webhook__account_id__state", "account_id", "state"),
+        Index("i_webhook__domain_id__state", "domain_id", "state"),
+        Index("i_webhook__scope__state", "scope", "state"),
+        Index("i_webhook__uuid", "uuid"),  # API ids are uuids (db/upgrade 0003)
+    )
 
 
 class WebhookDelivery(Base):
@@ -312,6 +319,7 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("i_webhook__event_id", "event_id"),
         Index("i_webhook__webhook_id", "webhook_id"),
+        Index("i_webhook_delivery__uuid", "uuid"),
     )
 
 
@@ -325,7 +333,10 @@ class WebhookFilter(Base):
     match_type: Mapped[str | None] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(256))
     created: Mapped[datetime] = mapped_column(DateTime)
-    __table_args__ = (Index("i_webhook_filter__webhook_id", "webhook_id"),)
+    __table_args__ = (
+        Index("i_webhook_filter__webhook_id", "webhook_id"),
+        Index("i_webhook_filter__uuid", "uuid"),
+    )
 
 
 # --- csapi's own tables (beyond CloudStack): the durable webhook queue ----------------------

@@ -32,7 +32,7 @@ SWEEP_GRACE = queue.timedelta(seconds=5)
 # the others.
 PER_WEBHOOK_SHARE = 0.5
 # Fresh events fanned out per transaction.
-FAN_OUT_BATCH = 50
+FAN_OUT_BATCH = 20
 # A job that fails for a reason of ours (not the receiver's) waits 5 s, 10 s, ... up to 5 min.
 PUT_ASIDE_BASE = 5.0
 PUT_ASIDE_MAX = 300.0
@@ -150,9 +150,10 @@ class Dispatcher:
     def _fan_out_fresh(self) -> Claim | None:
         """Fan out the events that arrived since the last round, a batch per transaction.
         Events arriving meanwhile wait for the next round: under a steady stream of events
-        the loop must still get to claiming and delivering. The last transaction also makes
-        the round's first claim, so a fresh event costs one commit before its delivery
-        starts, not two; returns that claim (None when there was nothing to fan out)."""
+        the loop must still get to claiming and delivering. Each transaction also claims for
+        the workers that are free, so a fresh event costs one commit before its delivery
+        starts, not two, and workers are kept busy while a long backlog is fanned out. The
+        last claim is returned for _claim_and_run (None when there was nothing to fan out)."""
         pending = len(self.fresh_events)
         first: Claim | None = None
         while pending > 0:
@@ -160,11 +161,15 @@ class Dispatcher:
             with transaction(self.state.sessions) as db:
                 for event_id in batch:
                     queue.fan_out_event(db, event_id)
-                if len(batch) == pending:
-                    first = self._claim(db)
+                claim = self._claim(db)
             for _ in batch:
                 self.fresh_events.popleft()  # only once their jobs are committed
             pending -= len(batch)
+            if pending > 0:
+                if claim is not None and self._start_claimed(claim):
+                    self.wake.set()  # passed over: the next round looks again
+            else:
+                first = claim
         if self.fresh_events:
             self.wake.set()
         return first
@@ -211,19 +216,8 @@ class Dispatcher:
                     claim = self._claim(db)
             if claim is None:
                 break
-            free, jobs, inputs = claim.free, claim.jobs, claim.inputs
-            passed_over = passed_over or claim.passed_over
-            surplus = []
-            for job in jobs:
-                if self.busy[job.webhook_id] >= self.per_webhook:
-                    surplus.append(job.id)
-                elif job.id not in inputs or inputs[job.id] is not None:  # None: dropped
-                    self._start(job, inputs.get(job.id))
-            if surplus:
-                passed_over = True
-                with transaction(self.state.sessions) as db:
-                    queue.release(db, surplus, self.state.msid)
-            if len(jobs) < free:
+            passed_over = self._start_claimed(claim) or passed_over
+            if len(claim.jobs) < claim.free:
                 break  # nothing more is due for webhooks below their share
         else:
             if self.size - len(self.inflight) > 0:
@@ -239,6 +233,20 @@ class Dispatcher:
             for job in jobs:
                 if job.id not in inputs or inputs[job.id] is not None:  # None: dropped
                     self._start(job, inputs.get(job.id))
+
+    def _start_claimed(self, claim: Claim) -> bool:
+        """Start a claim's jobs; hand back those of webhooks that reached their share
+        meanwhile. True when due jobs were passed over for that reason."""
+        surplus = []
+        for job in claim.jobs:
+            if self.busy[job.webhook_id] >= self.per_webhook:
+                surplus.append(job.id)
+            elif job.id not in claim.inputs or claim.inputs[job.id] is not None:  # None: dropped
+                self._start(job, claim.inputs.get(job.id))
+        if surplus:
+            with transaction(self.state.sessions) as db:
+                queue.release(db, surplus, self.state.msid)
+        return claim.passed_over or bool(surplus)
 
     def _read_inputs(self, db: Any, jobs: list[queue.ClaimedJob]
                      ) -> dict[int, delivery.JobInputs | None]:

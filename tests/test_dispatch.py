@@ -429,6 +429,20 @@ def test_backoff_spaces_the_tries_without_holding_a_worker(
     assert len(env.deliveries(hook_other)) == 3
 
 
+def event_latencies(env: Env, owner: Tenant, rx: Receiver, count: int) -> list[float]:
+    """`count` events, a quarter of a second apart: seconds from each API call to `rx`
+    receiving its delivery."""
+    api = env.client(owner)
+    latencies = []
+    for n in range(1, count + 1):
+        sent = time.monotonic()
+        make_event(api, owner)
+        [*_, last] = rx.wait_for(n, timeout=30)
+        latencies.append(last.received - sent)
+        time.sleep(0.25)
+    return latencies
+
+
 def test_a_receiver_that_never_answers_does_not_hold_up_a_fast_one(
         make_env: MakeEnv, serve: ServerFactory, receivers: MakeReceiver) -> None:
     env = make_env({"webhook.delivery.timeout": "2", "webhook.delivery.tries": "2"})
@@ -439,14 +453,7 @@ def test_a_receiver_that_never_answers_does_not_hold_up_a_fast_one(
     env.webhook(owner, rx_slow.url, name="slow")
     fast = env.webhook(owner, rx_fast.url, name="fast")
     env.baseline(rx_slow, rx_fast)
-    api = env.client(owner)
-    latencies = []
-    for n in range(1, 13):
-        sent = time.monotonic()
-        make_event(api, owner)
-        [*_, last] = rx_fast.wait_for(n, timeout=10)
-        latencies.append(last.received - sent)
-        time.sleep(0.25)
+    latencies = event_latencies(env, owner, rx_fast, 12)
     # Meanwhile the slow receiver has jobs waiting on 2 x 2 s timeouts.
     assert rx_slow.count >= 2
     assert max(latencies) < 1.5, latencies
@@ -471,13 +478,7 @@ def test_many_failing_receivers_leave_a_worker_for_the_healthy_ones(
     # that nothing tells a bad receiver from a good one, and they may take every worker.)
     make_event(api, owner)
     env.baseline(rx_bad, rx_fast, timeout=60)
-    latencies = []
-    for n in range(1, 9):
-        sent = time.monotonic()
-        make_event(api, owner)
-        [*_, last] = rx_fast.wait_for(n, timeout=30)
-        latencies.append(last.received - sent)
-        time.sleep(0.25)
+    latencies = event_latencies(env, owner, rx_fast, 8)
     assert rx_bad.count >= 4  # the bad ones kept being tried meanwhile
     assert max(latencies) < 1.5, latencies
     assert len(env.deliveries(fast)) == 8

@@ -23,17 +23,23 @@ def page_items(ctx: CallContext, p: Params, items: Sequence[T],
     return ListResult([render(i) for i in items[page.offset:end]], len(items))
 
 
-def page_query(ctx: CallContext, p: Params, stmt: Select[Any],
-               render: Callable[[Any], dict[str, Any]]) -> ListResult:
-    """Count the whole selection, then fetch one page of it (`stmt` carries its ORDER BY)."""
+def _paged(ctx: CallContext, p: Params, stmt: Select[Any],
+           fetch: Callable[[Select[Any]], Sequence[Any]]) -> tuple[Sequence[Any], int]:
+    """Count the whole selection, then `fetch` the page of it (`stmt` carries its ORDER BY)."""
     page = paging(p, settings.value(ctx.db, "default.page.size"))
     total = ctx.db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     if not total:
-        return ListResult([], 0)
+        return [], 0
     if page.limit is not None:
         stmt = stmt.offset(page.offset).limit(page.limit)
-    rows = ctx.db.execute(stmt).all()
-    return ListResult([render(r[0] if len(r) == 1 else r) for r in rows], int(total))
+    return fetch(stmt), int(total)
+
+
+def page_query(ctx: CallContext, p: Params, stmt: Select[Any],
+               render: Callable[[Any], dict[str, Any]]) -> ListResult:
+    """Count the whole selection, then fetch one page of it (`stmt` carries its ORDER BY)."""
+    rows, total = _paged(ctx, p, stmt, lambda page: ctx.db.execute(page).all())
+    return ListResult([render(r[0] if len(r) == 1 else r) for r in rows], total)
 
 
 def page_by_id(ctx: CallContext, p: Params, ids: Select[Any],
@@ -43,10 +49,5 @@ def page_by_id(ctx: CallContext, p: Params, ids: Select[Any],
     its ORDER BY and only the joins its conditions need), then `load` the page's rows by key,
     in that order. Joining everything first and counting that lets the database pick a poor
     plan (MariaDB walked all events to count one webhook's deliveries)."""
-    page = paging(p, settings.value(ctx.db, "default.page.size"))
-    total = ctx.db.scalar(select(func.count()).select_from(ids.order_by(None).subquery()))
-    if not total:
-        return ListResult([], 0)
-    if page.limit is not None:
-        ids = ids.offset(page.offset).limit(page.limit)
-    return ListResult([render(r) for r in load(list(ctx.db.scalars(ids)))], int(total))
+    rows, total = _paged(ctx, p, ids, lambda page: load(list(ctx.db.scalars(page))))
+    return ListResult([render(r) for r in rows], total)

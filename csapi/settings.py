@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from csapi.db import hold
 from csapi.db.models import Account, AccountDetail, Configuration, Domain, DomainDetail
 from csapi.webhooks.policy import parse_blocklist
 
@@ -254,38 +255,16 @@ def allows_scope(session: Session, setting: Setting, scope: str) -> bool:
 
 # --- lookups ---------------------------------------------------------------------------------
 
-_HELD = "csapi.settings.rows"
-
-
-def _held_rows(session: Session) -> dict[str, Configuration]:
-    """The `configuration` rows this transaction has read, held so that `session.get` finds
-    them in its (weak) identity map instead of asking the database again. Changes made
-    through the ORM land on these same objects; a new transaction starts empty."""
-    transaction = session.get_transaction() or session.begin()
-    held = session.info.get(_HELD)
-    if held is None or held[0] is not transaction:
-        held = session.info[_HELD] = (transaction, {})
-    rows: dict[str, Configuration] = held[1]
-    return rows
-
-
 def preload(session: Session, names: Collection[str]) -> None:
-    """Read the global rows of several settings with one query (a request asks for a few of
-    them one by one: the signature check, API key access, event publishing, page size)."""
-    rows = _held_rows(session)
-    wanted = [n for n in names if n not in rows]
-    if wanted:
-        for row in session.scalars(select(Configuration).where(Configuration.name.in_(wanted))):
-            rows[row.name] = row
+    """Read the global rows of several settings with one query and hold them for the
+    transaction (a request asks for a few of them one by one: the signature check, API key
+    access, event publishing, page size)."""
+    hold(session, *session.scalars(select(Configuration).where(Configuration.name.in_(names))))
 
 
 def stored_global(session: Session, setting: Setting) -> str | None:
-    rows = _held_rows(session)
-    row = rows.get(setting.name)
-    if row is None:
-        row = session.get(Configuration, setting.name)
-        if row is not None:
-            rows[setting.name] = row
+    row = session.get(Configuration, setting.name)
+    hold(session, row)  # asked again in this transaction: no second read
     return row.value if row is not None else setting.default
 
 

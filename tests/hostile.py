@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -168,3 +169,12 @@ def ed25519_key(seed: str) -> str:
     blob = (b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
             + hashlib.sha256(seed.encode()).digest())
     return "ssh-ed25519 " + base64.b64encode(blob).decode()
+
+
+def add_row(db: Any, model: type, **values: Any) -> Any:
+    """Insert one row with a fresh uuid and flush it (the worlds the fuzz and isolation
+    tests build directly in the database)."""
+    row = model(uuid=str(uuid.uuid4()), **values)
+    db.add(row)
+    db.flush()
+    return row

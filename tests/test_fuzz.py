@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -51,11 +52,11 @@ from csapi.db.models import (
     WebhookFilter,
 )
 from csapi.seed import now
-from csapi.webhooks import sender as _sender  # noqa: F401 - bound before `dns` patches
 from tests.hostile import (
     GENERIC_530,
     TABLES,
     Answer,
+    add_row,
     call,
     changed,
     check_envelope,
@@ -126,13 +127,8 @@ def build_world(state: Any, url: str) -> World:
     tag = uuid.uuid4().hex[:8]
     w = World()
 
-    def new(model: type, **values: Any) -> Any:
-        row = model(uuid=str(uuid.uuid4()), **values)
-        db.add(row)
-        db.flush()
-        return row
-
     with transaction(state.sessions) as db:
+        new = partial(add_row, db)
         root = db.get(Domain, 1)
         w.root_domain_uuid = root.uuid
         domain = new(Domain, parent=1, name=f"fz{tag}", owner=2, path=f"/fz{tag}/", level=1,

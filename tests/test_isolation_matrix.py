@@ -24,6 +24,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -46,7 +47,15 @@ from csapi.db.models import (
     WebhookFilter,
 )
 from csapi.seed import now
-from tests.hostile import TABLES, call, changed, ed25519_key, table_counts, table_digest
+from tests.hostile import (
+    TABLES,
+    add_row,
+    call,
+    changed,
+    ed25519_key,
+    table_counts,
+    table_digest,
+)
 from tests.receivers import closed_port_url
 from tests.webhook_fixtures import dns  # noqa: F401 - fixture
 
@@ -140,13 +149,8 @@ def build_world(state: Any, caller: str, url: str) -> World:
     domains: dict[str, tuple[int, str, str]] = {}
     owners: dict[str, Owner] = {}
 
-    def add(model: type, **values: Any) -> Any:
-        row = model(uuid=str(uuid.uuid4()), **values)
-        db.add(row)
-        db.flush()
-        return row
-
     with transaction(state.sessions) as db:
+        add = partial(add_row, db)
         root = db.get(Domain, 1)
         domains["ROOT"] = (root.id, root.uuid, root.path)
         for key in ("D1", "S", "D2"):

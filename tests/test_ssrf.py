@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from csapi.webhooks import sender as _sender  # noqa: F401 - see below
 from csapi.webhooks.policy import DEFAULT_BLOCKLIST
 from tests.hostile import changed, table_counts, table_digest
 from tests.receivers import Receiver, processed_text, redirect
@@ -23,9 +22,6 @@ from tests.server import DatabaseFactory, ServerFactory
 from tests.webhook_env import Env, env_factory, make_event, receiver_factory
 
 METADATA = "169.254.169.254"
-# csapi.webhooks.sender is imported above, at collection, on purpose: `post` binds its
-# default resolver when the module is first imported, and csapi imports it lazily, so a test
-# that first delivers under another test's DNS stand-in would leave that stand-in bound.
 
 
 def blocked(url: str) -> str:

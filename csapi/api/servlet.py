@@ -35,7 +35,7 @@ from csapi.api.errors import (
 )
 from csapi.api.registry import REGISTRY, Command
 from csapi.api.signing import parse_expires, signature_matches
-from csapi.db import transaction
+from csapi.db import hold, transaction
 from csapi.db.models import Account, Domain, Role, User
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ MAX_REQUEST_SIZE = 32 * 1024 * 1024
 REQUEST_LINE_TOO_LONG = "csapi.request_line_too_long"
 # How far in the future a signatureVersion=3 `expires` may be when timestamps are enforced.
 EXPIRES_CEILING = timedelta(minutes=15)
-CALLER_ROWS = "csapi.caller.rows"
 # Settings most requests read (signature check, API key access, event publishing, paging):
 # loaded with one query at the start of the request's transaction.
 REQUEST_SETTINGS = ("enforce.post.requests.and.timestamps", "api.key.access",
@@ -272,7 +271,7 @@ def _verified_caller(state: Any, req: Request, db: Any) -> tuple[User, Account]:
         .where(User.api_key == api_key, User.removed.is_(None))).first()
     if row is None or row[0].secret_key is None:
         raise Unauthorized()
-    db.info.setdefault(CALLER_ROWS, []).append(tuple(row))
+    hold(db, *row)
     user = row[0]
     found = _enabled_user(db, user.id)
     if found is None or not api_key_access_allowed(db, *found):
@@ -313,10 +312,8 @@ def run_command(state: Any, req: Request, envelope: str, *, user_id: int | None,
     job_id = None
     with transaction(state.sessions) as db:
         settings.preload(db, REQUEST_SETTINGS)
-        caller = None  # held, so that the session keeps the rows (its identity map is weak)
         if user_id is None:
-            caller = _verified_caller(state, req, db)
-            user_id = int(caller[0].id)
+            user_id = int(_verified_caller(state, req, db)[0].id)
         name = req.command_name
         if not name:
             raise Unauthorized()

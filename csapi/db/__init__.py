@@ -78,6 +78,22 @@ def _check_string_lengths(session: Session, _context: Any, _instances: Any) -> N
                 )
 
 
+_HELD = "csapi.held"
+
+
+def hold(session: Session, *rows: Any) -> None:
+    """Keep `rows` referenced until the session's transaction ends. The identity map holds
+    rows only weakly, so a row nobody holds is read again by the next `session.get`; held,
+    it is found there (changes made through the ORM land on the same objects)."""
+    session.info.setdefault(_HELD, set()).update(r for r in rows if r is not None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_held(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""

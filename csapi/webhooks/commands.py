@@ -45,9 +45,8 @@ def _now() -> datetime:
     return datetime.utcnow().replace(microsecond=0)
 
 
-def _view(ctx: CallContext, hook: Webhook, held: dict[Any, Any] | None = None
-          ) -> dict[str, Any]:
-    return webhook_view(ctx.db, ctx.state.secrets, hook, held)
+def _view(ctx: CallContext, hook: Webhook) -> dict[str, Any]:
+    return webhook_view(ctx.db, ctx.state.secrets, hook)
 
 
 def _event(ctx: CallContext, hook: Webhook) -> None:
@@ -146,8 +145,7 @@ def list_webhooks(ctx: CallContext, p: Params) -> ListResult:
         stmt = stmt.where(Webhook.scope == scope)
     if state:
         stmt = stmt.where(Webhook.state == state)
-    held: dict[Any, Any] = {}
-    return page_query(ctx, p, stmt.order_by(Webhook.id), lambda h: _view(ctx, h, held))
+    return page_query(ctx, p, stmt.order_by(Webhook.id), lambda h: _view(ctx, h))
 
 
 @command(

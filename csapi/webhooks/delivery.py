@@ -26,7 +26,6 @@ from csapi import settings
 from csapi.db import transaction
 from csapi.db.models import (
     Account,
-    Configuration,
     DomainDetail,
     Event,
     ManagementServer,
@@ -67,9 +66,8 @@ class DeliveryConfig:
     @classmethod
     def for_domain(cls, db: Session, domain_id: int) -> DeliveryConfig:
         # One query loads every global row these lookups fall back to; settings.value then
-        # finds them in the session instead of asking once per setting (the session only
-        # keeps rows someone holds, hence the variable).
-        _held = db.scalars(select(Configuration).where(Configuration.name.in_(_CONFIG_ROWS))).all()
+        # finds them in the session instead of asking once per setting.
+        settings.preload(db, _CONFIG_ROWS)
         # Most domains override none of these: then every value is the global one, and the
         # per-setting domain lookups (with their walk up the tree) can be skipped.
         scoped = db.scalar(select(DomainDetail.id).where(
@@ -280,12 +278,12 @@ class Recorder:
 
     def __init__(self, state: Any) -> None:
         self.state = state
-        self._pending: list[tuple[queue.ClaimedJob, Outcome, gevent.event.AsyncResult]] = []
+        self._pending: list[tuple[queue.Finished, gevent.event.AsyncResult]] = []
         self._writing = False
 
-    def complete(self, job: queue.ClaimedJob, outcome: Outcome) -> None:
+    def complete(self, finished: queue.Finished) -> None:
         done = gevent.event.AsyncResult()
-        self._pending.append((job, outcome, done))
+        self._pending.append((finished, done))
         if not self._writing:
             self._write_all()
         done.get()  # re-raises what writing this job raised
@@ -298,42 +296,39 @@ class Recorder:
                 batch, self._pending = self._pending, []
                 self._write(batch)
         except BaseException as exc:  # killed: nobody must wait forever
-            for _job, _o, done in self._pending:
+            for _f, done in self._pending:
                 done.set_exception(exc)
             self._pending = []
             raise
         finally:
             self._writing = False
 
-    def _write(self, batch: list[tuple[queue.ClaimedJob, Outcome,
-                                       gevent.event.AsyncResult]]) -> None:
+    def _write(self, batch: list[tuple[queue.Finished, gevent.event.AsyncResult]]) -> None:
         msid = self.state.msid
 
-        def write(db: Session, items: list[tuple[queue.ClaimedJob, Outcome, Any]]) -> None:
-            queue.complete_many(db, [queue.Finished(job, o.headers, o.success, o.response,
-                                                    o.start, o.end)
-                                     for job, o, _done in items], msid)
+        def write(items: list[queue.Finished]) -> None:
+            _tx(self.state, lambda db: queue.complete(db, items, msid))
 
         try:
-            _tx(self.state, lambda db: write(db, batch))
+            write([f for f, _done in batch])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting workers
             if len(batch) == 1:
-                batch[0][2].set_exception(exc)
+                batch[0][1].set_exception(exc)
                 return
             # One bad row must not fail the others: each in a transaction of its own.
-            for item in batch:
+            for finished, done in batch:
                 try:
-                    _tx(self.state, partial(write, items=[item]))
+                    write([finished])
                 except Exception as one:  # noqa: BLE001 - handed to its worker
-                    item[2].set_exception(one)
+                    done.set_exception(one)
                 else:
-                    item[2].set(None)
+                    done.set(None)
             return
         except BaseException as exc:  # killed while writing: nobody must wait forever
-            for _job, _o, done in batch:
+            for _f, done in batch:
                 done.set_exception(exc)
             raise
-        for _job, _o, done in batch:
+        for _f, done in batch:
             done.set(None)
 
 
@@ -376,12 +371,12 @@ def run_job(state: Any, job: queue.ClaimedJob,
             return max((due - datetime.utcnow()).total_seconds(), 0.0)
         _tx(state, lambda db: queue.extend_lease(db, job.id, state.msid,
                                                  _lease_seconds(config)))
+    finished = queue.Finished(job, outcome.headers, outcome.success, outcome.response,
+                              outcome.start, outcome.end)
     if recorder is not None:
-        recorder.complete(job, outcome)
-        return None
-    _tx(state, partial(queue.complete, job=job, msid=state.msid, headers=outcome.headers,
-                       success=outcome.success, response=outcome.response,
-                       start=outcome.start, end=outcome.end))
+        recorder.complete(finished)
+    else:
+        _tx(state, lambda db: queue.complete(db, [finished], state.msid))
     return None
 
 

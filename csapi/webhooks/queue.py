@@ -136,23 +136,9 @@ def extend_lease(db: Session, job_id: int, msid: int, seconds: float) -> bool:
     return res.rowcount == 1
 
 
-def complete(db: Session, job: ClaimedJob, msid: int, *, headers: str, success: bool,
-             response: str, start: datetime, end: datetime) -> bool:
-    """Record the delivery and drop the job, if this server still holds it."""
-    res: Any = db.execute(delete(WebhookDispatchJob).where(
-        WebhookDispatchJob.id == job.id, WebhookDispatchJob.claimed_by == msid))
-    if res.rowcount != 1:
-        return False
-    db.add(WebhookDelivery(
-        uuid=str(uuidlib.uuid4()), event_id=job.event_id, webhook_id=job.webhook_id,
-        mshost_msid=msid, headers=fit_text(headers), payload=job.payload, success=success,
-        response=fit_text(response), start_time=start, end_time=end))
-    return True
-
-
 @dataclass(frozen=True)
 class Finished:
-    """A job's final outcome, for complete_many."""
+    """A job's final outcome, for complete()."""
 
     job: ClaimedJob
     headers: str
@@ -162,9 +148,10 @@ class Finished:
     end: datetime
 
 
-def complete_many(db: Session, finished: Sequence[Finished], msid: int) -> set[int]:
-    """complete() for several jobs with one statement for the removals and one for the
-    history rows; only jobs this server still holds are recorded. Returns their ids."""
+def complete(db: Session, finished: Sequence[Finished], msid: int) -> set[int]:
+    """Record finished jobs and drop them from the queue, one statement for the removals and
+    one for the history rows; only jobs this server still holds are recorded. Returns their
+    ids."""
     if not finished:
         return set()
     jobs = cast(Table, WebhookDispatchJob.__table__)

@@ -12,6 +12,7 @@ from csapi.api.context import TYPE_PROJECT
 from csapi.api.registry import obj
 from csapi.commands.views import domain_path
 from csapi.crypto import SecretBox
+from csapi.db import hold
 from csapi.db.models import (
     Account,
     Domain,
@@ -74,16 +75,12 @@ WEBHOOK_FILTER = obj(
 )
 
 
-def webhook_view(db: Session, secrets: SecretBox, hook: Webhook,
-                 held: dict[Any, Any] | None = None) -> dict[str, Any]:
+def webhook_view(db: Session, secrets: SecretBox, hook: Webhook) -> dict[str, Any]:
     """The stored domain (which may differ from the owner's, see createWebhook rule 8) and
-    the owner: `account` for accounts, `projectid`/`project` for project-owned webhooks.
-    `held`: rows kept across the views of one page (the session forgets rows nobody holds,
-    so a page of webhooks of one owner would otherwise read that owner once per webhook)."""
-    held = {} if held is None else held
-    domain = held.get((Domain, hook.domain_id)) or db.get(Domain, hook.domain_id)
-    owner = held.get((Account, hook.account_id)) or db.get(Account, hook.account_id)
-    held[(Domain, hook.domain_id)], held[(Account, hook.account_id)] = domain, owner
+    the owner: `account` for accounts, `projectid`/`project` for project-owned webhooks."""
+    domain = db.get(Domain, hook.domain_id)
+    owner = db.get(Account, hook.account_id)
+    hold(db, domain, owner)  # a page of one owner's webhooks reads them once
     project = None
     if owner is not None and owner.type == TYPE_PROJECT:
         project = db.scalar(select(Project).where(Project.project_account_id == owner.id))
